@@ -1,0 +1,417 @@
+// Package app wires the stages of mediawatch into one daemon: embedded or
+// external NATS, ingest, match, index, alerts and the HTTP server. It is the
+// embeddable form of `mediawatch run`: tests and the demo run the very same
+// code in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mediawatch/mediawatch/alerts"
+	"github.com/mediawatch/mediawatch/bus"
+	"github.com/mediawatch/mediawatch/config"
+	"github.com/mediawatch/mediawatch/index"
+	"github.com/mediawatch/mediawatch/ingest"
+	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/web"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Options configures an App.
+type Options struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Version string
+	// Registry receives every metric; nil means a fresh registry with the Go
+	// and process collectors.
+	Registry *prometheus.Registry
+}
+
+// App is one mediawatch daemon.
+type App struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	version  string
+	registry *prometheus.Registry
+	matcher  atomic.Pointer[match.Matcher]
+
+	ready    chan struct{}
+	httpAddr string
+	natsURL  string
+	sched    *ingest.Scheduler
+}
+
+// New checks the configuration and compiles the rules; nothing is started
+// yet.
+func New(opts Options) (*App, error) {
+	if opts.Config == nil {
+		return nil, errors.New("app: no config")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = NewRegistry(opts.Version)
+	}
+	a := &App{cfg: opts.Config, logger: logger, version: opts.Version, registry: reg, ready: make(chan struct{})}
+	m, err := LoadMatcher(opts.Config)
+	if err != nil {
+		return nil, err
+	}
+	a.matcher.Store(m)
+	return a, nil
+}
+
+// NewRegistry returns a registry with the Go runtime and process collectors
+// and mediawatch_build_info.
+func NewRegistry(version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "mediawatch_build_info",
+			Help:        "Always 1; the version label says which build runs.",
+			ConstLabels: prometheus.Labels{"version": version},
+		}, func() float64 { return 1 }),
+	)
+	return reg
+}
+
+// LoadMatcher loads the shipped rules and those of the configured
+// directories, drops disabled ones and compiles them for the configured
+// institutions. Every problem is reported at once.
+func LoadMatcher(cfg *config.Config) (*match.Matcher, error) {
+	var errs []error
+	rules, err := match.LoadRules(match.DefaultRules(), "*.yaml")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, dir := range cfg.Rules.Dirs {
+		more, err := match.LoadRules(os.DirFS(dir), "*.yaml", "*.yml")
+		err = inDir(dir, err)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rules = append(rules, more...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	disabled := map[string]bool{}
+	for _, id := range cfg.Rules.Disable {
+		disabled[id] = true
+	}
+	kept := rules[:0]
+	for _, r := range rules {
+		if !disabled[r.ID] {
+			kept = append(kept, r)
+		}
+	}
+	return match.Compile(kept, cfg.Institutions)
+}
+
+// Matcher returns the rules in force.
+func (a *App) Matcher() *match.Matcher { return a.matcher.Load() }
+
+// Registry returns the metrics registry.
+func (a *App) Registry() *prometheus.Registry { return a.registry }
+
+// Ready is closed once every stage runs; HTTPAddr and NATSURL are valid from
+// then on.
+func (a *App) Ready() <-chan struct{} { return a.ready }
+
+// HTTPAddr is the address the HTTP server listens on.
+func (a *App) HTTPAddr() string { return a.httpAddr }
+
+// NATSURL is the URL of the NATS server in use.
+func (a *App) NATSURL() string { return a.natsURL }
+
+// PollNow polls one feed at once, outside its schedule, and returns when its
+// new items are on the MENTIONS stream. Valid once Ready is closed.
+func (a *App) PollNow(ctx context.Context, feedID string) error {
+	return a.sched.PollNow(ctx, feedID)
+}
+
+// FeedSpecs converts the configured feeds for ingest.
+func FeedSpecs(feeds []config.Feed) []ingest.FeedSpec {
+	specs := make([]ingest.FeedSpec, 0, len(feeds))
+	for _, f := range feeds {
+		specs = append(specs, ingest.FeedSpec{ID: f.ID, Name: f.Name, URL: f.URL, Source: f.Source, Interval: f.Interval.D()})
+	}
+	return specs
+}
+
+// FetcherOptions converts the ingest configuration for the fetcher.
+func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
+	ua := cfg.Ingest.UserAgent
+	if ua == "" {
+		ua = "mediawatch/" + version + " (+https://github.com/mediawatch/mediawatch)"
+	}
+	return ingest.FetcherOptions{
+		UserAgent:          ua,
+		Timeout:            cfg.Ingest.Timeout.D(),
+		MaxBodyBytes:       cfg.Ingest.MaxBodyBytes,
+		MaxRetryAfter:      cfg.Ingest.MaxRetryAfter.D(),
+		PerHostConcurrency: cfg.Ingest.PerHostConcurrency,
+		AllowPrivate:       cfg.AllowedPrivateNetworks(),
+	}
+}
+
+// Run starts every stage and blocks until ctx ends, then shuts down in this
+// order, each step bounded:
+//
+//  1. HTTP server (stop taking requests; in-flight ones finish),
+//  2. scheduler (no new polls; in-flight polls finish and publish),
+//  3. pipeline (the batch in hand is indexed, alerted and acknowledged),
+//  4. publisher flush (everything published is on the server),
+//  5. NATS connection, then the embedded server,
+//  6. index.
+//
+// Upstream stages stop first so nothing downstream is cut off mid-item.
+func (a *App) Run(ctx context.Context) (err error) {
+	cfg := a.cfg
+	log := a.logger
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+
+	// Index first: it takes the data dir's lock, so a second daemon on the
+	// same data dir stops here with a clear message.
+	ix, err := index.Open(IndexPath(cfg), index.Options{Logger: log.With("component", "index"), Registerer: a.registry})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := ix.Close(); cerr != nil {
+			log.Error("close index", "err", cerr)
+		}
+		log.Info("index closed")
+	}()
+
+	natsURL := cfg.NATS.URL
+	var ns *server.Server
+	if natsURL == "" {
+		ns, err = bus.StartEmbedded(bus.ServerOptions{Listen: cfg.NATS.Listen, StoreDir: NATSStoreDir(cfg), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			log.Info("embedded nats stopped")
+		}()
+		natsURL = ns.ClientURL()
+	}
+	a.natsURL = natsURL
+	conn, err := bus.Connect(ctx, bus.ConnectOptions{URL: natsURL, Name: "mediawatch", Logger: log.With("component", "nats"), Registerer: a.registry})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn.Close(flushCtx)
+		log.Info("nats connection closed")
+	}()
+	if err := conn.EnsureStreams(ctx, bus.StreamOptions{MentionsMaxAge: Retention, AlertsMaxAge: Retention}); err != nil {
+		return err
+	}
+
+	publisher, err := alerts.NewPublisher(conn, log.With("component", "alerts"), a.registry)
+	if err != nil {
+		return err
+	}
+	institutionIDs := make([]string, 0, len(cfg.Institutions))
+	for _, inst := range cfg.Institutions {
+		institutionIDs = append(institutionIDs, inst.ID)
+	}
+	publisher.PreCreate(institutionIDs)
+
+	pipe, err := newPipeline(ctx, conn, pipelineOptions{
+		matcher:       &a.matcher,
+		index:         ix,
+		publisher:     publisher,
+		logger:        log.With("component", "match"),
+		registerer:    a.registry,
+		batchSize:     cfg.Index.BatchSize,
+		flushInterval: cfg.Index.FlushInterval.D(),
+		snippetLength: cfg.Alerts.SnippetLength,
+		institutions:  institutionIDs,
+	})
+	if err != nil {
+		return err
+	}
+
+	store, err := newKVStateStore(ctx, conn.JS)
+	if err != nil {
+		return err
+	}
+	sched, err := ingest.NewScheduler(ingest.SchedulerOptions{
+		Feeds:       FeedSpecs(cfg.Feeds),
+		Fetcher:     ingest.NewFetcher(FetcherOptions(cfg, a.version)),
+		Store:       store,
+		Sink:        mentionSink{conn: conn},
+		Logger:      log.With("component", "ingest"),
+		Registerer:  a.registry,
+		MaxBackoff:  cfg.Ingest.MaxBackoff.D(),
+		Concurrency: cfg.Ingest.Concurrency,
+	})
+	if err != nil {
+		return err
+	}
+
+	a.sched = sched
+	recent := alerts.NewRecent(1000)
+	handler := web.Handler(web.Options{
+		Searcher: ix,
+		Feeds:    sched,
+		Alerts:   recent,
+		Checks: []web.Check{
+			{Name: "nats", Fn: func(context.Context) error {
+				if !conn.Connected() {
+					return errors.New("not connected to " + natsURL)
+				}
+				return nil
+			}},
+			{Name: "index", Fn: func(context.Context) error { return ix.Healthy() }},
+		},
+		Gatherer: a.registry,
+		Logger:   log.With("component", "web"),
+		Version:  a.version,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	a.httpAddr = ln.Addr().String()
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	// Each stage gets its own context so they can be stopped one by one in
+	// the documented order.
+	stageCtx := func() (context.Context, context.CancelFunc) { return context.WithCancel(context.WithoutCancel(ctx)) }
+	schedCtx, stopSched := stageCtx()
+	pipeCtx, stopPipe := stageCtx()
+	followCtx, stopFollow := stageCtx()
+	defer stopSched()
+	defer stopPipe()
+	defer stopFollow()
+
+	var (
+		wg     sync.WaitGroup
+		errMu  sync.Mutex
+		runErr error
+	)
+	fail := func(stage string, err error) {
+		if err == nil {
+			return
+		}
+		errMu.Lock()
+		defer errMu.Unlock()
+		runErr = errors.Join(runErr, fmt.Errorf("%s: %w", stage, err))
+	}
+	stageDone := map[string]chan struct{}{"http": make(chan struct{}), "ingest": make(chan struct{}), "match": make(chan struct{}), "follow": make(chan struct{})}
+	// A stage that dies on its own takes the daemon down: a half-running
+	// daemon that looks alive is worse than a restart by the supervisor.
+	dead := make(chan struct{}, 4)
+	start := func(name string, run func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(stageDone[name])
+			err := run()
+			fail(name, err)
+			if err != nil {
+				dead <- struct{}{}
+			}
+		}()
+	}
+	start("http", func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	start("follow", func() error { return recent.Follow(followCtx, conn, 7*24*time.Hour, log) })
+	start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
+	start("ingest", func() error { return sched.Run(schedCtx) })
+
+	log.Info("mediawatch running", "version", a.version, "http", a.httpAddr, "nats", natsURL,
+		"feeds", len(cfg.Feeds), "rules", len(a.Matcher().Rules()), "data_dir", cfg.DataDir)
+	close(a.ready)
+
+	select {
+	case <-ctx.Done():
+	case <-dead:
+		log.Error("a stage stopped unexpectedly; shutting down")
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		fail("http shutdown", err)
+	}
+	<-stageDone["http"]
+	stopSched()
+	<-stageDone["ingest"]
+	stopPipe()
+	<-stageDone["match"]
+	stopFollow()
+	wg.Wait()
+	return runErr
+}
+
+// inDir makes the rule errors of a user rule directory name the file by its
+// path on disk rather than its name inside the directory.
+func inDir(dir string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var re *match.RuleError
+		if errors.As(e, &re) {
+			re.File = filepath.Join(dir, re.File)
+		}
+	}
+	return err
+}
+
+// Retention is how long mentions and alerts are kept in their streams (and
+// so how far back the index can be rebuilt).
+const Retention = 30 * 24 * time.Hour
+
+// IndexPath is the index directory of cfg.
+func IndexPath(cfg *config.Config) string {
+	if cfg.Index.Path != "" {
+		return cfg.Index.Path
+	}
+	return filepath.Join(cfg.DataDir, "index")
+}
+
+// NATSStoreDir is the embedded server's JetStream directory of cfg.
+func NATSStoreDir(cfg *config.Config) string {
+	if cfg.NATS.StoreDir != "" {
+		return cfg.NATS.StoreDir
+	}
+	return filepath.Join(cfg.DataDir, "nats")
+}

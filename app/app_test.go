@@ -1,0 +1,349 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mediawatch/mediawatch/alerts"
+	"github.com/mediawatch/mediawatch/app"
+	"github.com/mediawatch/mediawatch/bus"
+	"github.com/mediawatch/mediawatch/config"
+	"github.com/mediawatch/mediawatch/match"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// feedServer serves the files of testdata/feeds and counts requests per path.
+type feedServer struct {
+	*httptest.Server
+	hits map[string]*atomic.Int64
+}
+
+func newFeedServer(t *testing.T) *feedServer {
+	t.Helper()
+	fs := &feedServer{hits: map[string]*atomic.Int64{}}
+	types := map[string]string{".rss": "application/rss+xml", ".atom": "application/atom+xml", ".json": "application/feed+json"}
+	entries, err := os.ReadDir("testdata/feeds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for _, e := range entries {
+		name := e.Name()
+		body, err := os.ReadFile(filepath.Join("testdata/feeds", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counter := &atomic.Int64{}
+		fs.hits["/"+name] = counter
+		mux.HandleFunc("GET /"+name, func(w http.ResponseWriter, r *http.Request) {
+			counter.Add(1)
+			// Always a full 200: the test checks that items already seen
+			// are not published again even when the whole feed comes back.
+			w.Header().Set("Content-Type", types[filepath.Ext(name)])
+			w.Write(body)
+		})
+	}
+	fs.Server = httptest.NewServer(mux)
+	t.Cleanup(fs.Close)
+	return fs
+}
+
+func testConfig(t *testing.T, dataDir string, fs *feedServer) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.NATS.Listen = "127.0.0.1:-1"
+	cfg.NATS.StoreDir = ""
+	cfg.Index.Path = ""
+	cfg.Index.FlushInterval = config.Duration(50 * time.Millisecond)
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Ingest.AllowPrivateNetworks = []string{"127.0.0.0/8"}
+	cfg.Feeds = []config.Feed{
+		{ID: "stadsnieuws", URL: fs.URL + "/nieuws.rss", Source: "news", Interval: config.Duration(time.Hour)},
+		{ID: "forum", URL: fs.URL + "/social.atom", Source: "forum", Interval: config.Duration(time.Hour)},
+		{ID: "zorgblogs", URL: fs.URL + "/blogs.json", Source: "news", Interval: config.Duration(time.Hour)},
+	}
+	return cfg
+}
+
+// daemon is one running App.
+type daemon struct {
+	app  *app.App
+	stop context.CancelFunc
+	done chan error
+}
+
+func startDaemon(t *testing.T, cfg *config.Config) *daemon {
+	t.Helper()
+	a, err := app.New(app.Options{Config: cfg, Version: "test"})
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemon{app: a, stop: cancel, done: make(chan error, 1)}
+	go func() { d.done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-d.done:
+		t.Fatalf("daemon stopped before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon not ready after 30s")
+	}
+	t.Cleanup(func() { d.shutdown(t) })
+	return d
+}
+
+func (d *daemon) shutdown(t *testing.T) {
+	t.Helper()
+	if d.stop == nil {
+		return
+	}
+	d.stop()
+	d.stop = nil
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Errorf("daemon stopped with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not stop within 30s")
+	}
+}
+
+func (d *daemon) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.app.HTTPAddr() + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// eventually retries fn until it returns nil or the deadline passes.
+func eventually(t *testing.T, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type storedAlert struct {
+	subject string
+	msgID   string
+	alert   alerts.Alert
+}
+
+// readAlerts returns every message in the ALERTS stream.
+func readAlerts(t *testing.T, natsURL string) []storedAlert {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, bus.StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []storedAlert
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		raw, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("get alert %d: %v", seq, err)
+		}
+		var a alerts.Alert
+		if err := json.Unmarshal(raw.Data, &a); err != nil {
+			t.Fatalf("alert %d is not JSON: %v", seq, err)
+		}
+		out = append(out, storedAlert{subject: raw.Subject, msgID: raw.Header.Get(jetstream.MsgIDHeader), alert: a})
+	}
+	return out
+}
+
+func findAlert(list []storedAlert, institution, category string) (storedAlert, bool) {
+	for _, a := range list {
+		if a.alert.Institution == institution && a.alert.Category == category {
+			return a, true
+		}
+	}
+	return storedAlert{}, false
+}
+
+func TestEndToEnd(t *testing.T) {
+	fs := newFeedServer(t)
+	dataDir := t.TempDir()
+	cfg := testConfig(t, dataDir, fs)
+	d := startDaemon(t, cfg)
+
+	// The leaked BSN becomes a critical patient_data alert for UMC Utrecht.
+	var leak storedAlert
+	eventually(t, "patient_data alert for umc-utrecht", func() error {
+		var ok bool
+		leak, ok = findAlert(readAlerts(t, d.app.NATSURL()), "umc-utrecht", match.CategoryPatientData)
+		if !ok {
+			return fmt.Errorf("not in ALERTS yet")
+		}
+		return nil
+	})
+	if want := "mediawatch.alerts.umc-utrecht.patient_data.critical"; leak.subject != want {
+		t.Errorf("subject = %q, want %q", leak.subject, want)
+	}
+	if leak.msgID != leak.alert.ID || leak.alert.ID == "" {
+		t.Errorf("Nats-Msg-Id = %q, alert id = %q: want equal and set", leak.msgID, leak.alert.ID)
+	}
+	if leak.alert.Mention.URL != "https://forum.example/t/lange-dienst/5521" || leak.alert.Mention.Source != "forum" || leak.alert.Mention.Author != "coassistent_joost" {
+		t.Errorf("mention reference = %+v", leak.alert.Mention)
+	}
+	if !strings.Contains(strings.Join(leak.alert.Rules, ","), "bsn") {
+		t.Errorf("rules = %v, want the BSN rule among them", leak.alert.Rules)
+	}
+	if strings.Contains(leak.alert.Snippet, "234567818") || !strings.Contains(leak.alert.Snippet, "818") {
+		t.Errorf("snippet %q: want the BSN masked down to its last digits", leak.alert.Snippet)
+	}
+	for _, a := range readAlerts(t, d.app.NATSURL()) {
+		raw, _ := json.Marshal(a.alert)
+		if strings.Contains(string(raw), "234567818") {
+			t.Errorf("alert %s carries the BSN unmasked: %s", a.alert.ID, raw)
+		}
+	}
+
+	// The search API finds the post, with the BSN masked in the index too.
+	eventually(t, "search finds the post", func() error {
+		code, body := d.get(t, "/api/search?q="+url.QueryEscape("dossier"))
+		if code != http.StatusOK {
+			return fmt.Errorf("status %d: %s", code, body)
+		}
+		if !strings.Contains(body, "https://forum.example/t/lange-dienst/5521") {
+			return fmt.Errorf("post not in results: %s", body)
+		}
+		if strings.Contains(body, "234567818") {
+			t.Fatalf("search result shows the BSN: %s", body)
+		}
+		return nil
+	})
+	code, body := d.get(t, "/api/search?q=Gasthuisberg&institution=uz-leuven")
+	if code != http.StatusOK || !strings.Contains(body, "parkeren-gasthuisberg") {
+		t.Errorf("search Gasthuisberg in uz-leuven: %d %s", code, body)
+	}
+
+	// Metrics show the flow.
+	_, metrics := d.get(t, "/metrics")
+	for _, want := range []string{
+		`mediawatch_feed_fetches_total{feed="forum",result="ok"} 1`,
+		`mediawatch_alerts_published_total{category="patient_data",institution="umc-utrecht",severity="critical"} 1`,
+		`mediawatch_nats_connected 1`,
+		`mediawatch_build_info{version="test"} 1`,
+		`mediawatch_items_ingested_total{feed="stadsnieuws"} 2`,
+		`mediawatch_mentions_total{institution="uz-leuven"}`,
+		`mediawatch_findings_total{category="patient_data"}`,
+		`mediawatch_index_batch_duration_seconds_count`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, body := d.get(t, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d: %s", code, body)
+	}
+	if code, _ := d.get(t, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+
+	before := readAlerts(t, d.app.NATSURL())
+	hitsBefore := fs.hits["/social.atom"].Load()
+	d.shutdown(t)
+
+	// Restart on the same data dir and poll every feed again: the items come
+	// back in full, but nothing is published twice.
+	d2 := startDaemon(t, cfg)
+	for _, f := range cfg.Feeds {
+		if err := d2.app.PollNow(context.Background(), f.ID); err != nil {
+			t.Fatalf("poll %s after restart: %v", f.ID, err)
+		}
+	}
+	if got := fs.hits["/social.atom"].Load(); got <= hitsBefore {
+		t.Fatalf("feed not fetched again after restart (hits %d → %d)", hitsBefore, got)
+	}
+	waitIdle(t, d2.app.NATSURL())
+	after := readAlerts(t, d2.app.NATSURL())
+	if len(after) != len(before) {
+		t.Errorf("ALERTS holds %d alerts after restart and re-poll, %d before", len(after), len(before))
+	}
+	seen := map[string]bool{}
+	for _, a := range after {
+		if seen[a.alert.ID] {
+			t.Errorf("alert %s stored twice", a.alert.ID)
+		}
+		seen[a.alert.ID] = true
+	}
+	// The dashboard's view is rebuilt from the stream after the restart.
+	eventually(t, "alert listed by the API after restart", func() error {
+		_, body := d2.get(t, "/api/alerts/"+leak.alert.ID)
+		if !strings.Contains(body, leak.alert.ID) {
+			return fmt.Errorf("not listed: %s", body)
+		}
+		return nil
+	})
+}
+
+// waitIdle waits until the match consumer has nothing pending or unacked.
+func waitIdle(t *testing.T, natsURL string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	eventually(t, "match consumer idle", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, bus.StreamMentions, "match")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("pending %d, unacked %d", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,253 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/mediawatch/mediawatch/alerts"
+	"github.com/mediawatch/mediawatch/bus"
+	"github.com/mediawatch/mediawatch/index"
+	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/mention"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// consumerMatch is the durable consumer through which every match process
+// of a deployment shares the MENTIONS stream.
+const consumerMatch = "match"
+
+// pipeline is the match stage: it pulls mentions from JetStream in batches,
+// runs the matcher, writes the batch to the index, publishes the alerts and
+// only then acknowledges the mentions. A crash anywhere before the ack
+// means redelivery, and redelivered alerts are deduplicated by their id.
+type pipeline struct {
+	consumer      jetstream.Consumer
+	matcher       *atomic.Pointer[match.Matcher]
+	index         *index.Index
+	publisher     *alerts.Publisher
+	logger        *slog.Logger
+	batchSize     int
+	flushInterval time.Duration
+	snippetLength int
+	now           func() time.Time
+
+	mentions  *prometheus.CounterVec
+	findings  *prometheus.CounterVec
+	lag       prometheus.Histogram
+	malformed prometheus.Counter
+}
+
+type pipelineOptions struct {
+	matcher       *atomic.Pointer[match.Matcher]
+	index         *index.Index
+	publisher     *alerts.Publisher
+	logger        *slog.Logger
+	registerer    prometheus.Registerer
+	batchSize     int
+	flushInterval time.Duration
+	snippetLength int
+	institutions  []string
+}
+
+func newPipeline(ctx context.Context, conn *bus.Conn, opts pipelineOptions) (*pipeline, error) {
+	consumer, err := conn.JS.CreateOrUpdateConsumer(ctx, bus.StreamMentions, jetstream.ConsumerConfig{
+		Durable:       consumerMatch,
+		Description:   "Match stage: detection, indexing and alerting of every mention.",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       2 * time.Minute,
+		MaxAckPending: 20000,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: bus.SubjectMentions,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", consumerMatch, bus.StreamMentions, err)
+	}
+	p := &pipeline{
+		consumer:      consumer,
+		matcher:       opts.matcher,
+		index:         opts.index,
+		publisher:     opts.publisher,
+		logger:        opts.logger,
+		batchSize:     max(opts.batchSize, 1),
+		flushInterval: max(opts.flushInterval, 10*time.Millisecond),
+		snippetLength: opts.snippetLength,
+		now:           time.Now,
+		mentions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediawatch_mentions_total",
+			Help: "Mentions processed by the match stage, by institution mentioned (\"none\" when no watched institution is).",
+		}, []string{"institution"}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediawatch_findings_total",
+			Help: "Findings by category.",
+		}, []string{"category"}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mediawatch_pipeline_lag_seconds",
+			Help:    "Time from an item being fetched to its alerts being acknowledged by JetStream and its mention indexed.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 11),
+		}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediawatch_mentions_malformed_total",
+			Help: "Messages on the MENTIONS stream that could not be decoded and were discarded.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{p.mentions, p.findings, p.lag, p.malformed} {
+		if err := opts.registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("pipeline: register metrics: %w", err)
+		}
+	}
+	for _, inst := range append(slices.Clone(opts.institutions), "none") {
+		p.mentions.WithLabelValues(inst)
+	}
+	for _, cat := range match.Categories {
+		p.findings.WithLabelValues(cat)
+	}
+	return p, nil
+}
+
+// Run pulls and processes batches until ctx ends. The batch in hand when ctx
+// ends is finished (bounded by drainTimeout) so shutdown does not leave work
+// half done; what was not acknowledged is redelivered on the next start.
+func (p *pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
+	for ctx.Err() == nil {
+		batch, err := p.consumer.Fetch(p.batchSize, jetstream.FetchMaxWait(p.flushInterval))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			p.logger.Warn("fetch from MENTIONS failed", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		var msgs []jetstream.Msg
+		for msg := range batch.Messages() {
+			msgs = append(msgs, msg)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			p.logger.Debug("fetch batch ended early", "err", err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+		p.process(drainCtx, msgs)
+		cancel()
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+type processed struct {
+	msg     jetstream.Msg
+	mention mention.Mention
+	alerts  []alerts.Alert
+}
+
+// process handles one batch: match every mention, index the batch in one
+// Bleve batch, publish the alerts, then acknowledge.
+func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
+	matcher := p.matcher.Load()
+	now := p.now()
+	items := make([]processed, 0, len(msgs))
+	docs := make([]index.Doc, 0, len(msgs))
+	for _, msg := range msgs {
+		var m mention.Mention
+		if err := json.Unmarshal(msg.Data(), &m); err != nil || m.ID == "" {
+			p.malformed.Inc()
+			p.logger.Error("discarding undecodable mention", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+			continue
+		}
+		res := matcher.Match(&m)
+		if len(res.Institutions) == 0 {
+			p.mentions.WithLabelValues("none").Inc()
+		}
+		for _, inst := range res.Institutions {
+			p.mentions.WithLabelValues(inst).Inc()
+		}
+		for _, f := range res.Findings {
+			p.findings.WithLabelValues(f.Category).Inc()
+		}
+		docs = append(docs, Doc(&m, res))
+		items = append(items, processed{msg: msg, mention: m, alerts: alerts.Build(&m, res, now, alerts.BuildOptions{SnippetLength: p.snippetLength})})
+	}
+	// The index is a view that can be rebuilt from the stream: a failing
+	// index degrades search, never alerting.
+	if err := p.index.Index(ctx, docs); err != nil {
+		p.logger.Error("index batch failed; search is degraded until reindex", "docs", len(docs), "err", err)
+	}
+	for _, it := range items {
+		for i := range it.alerts {
+			a := &it.alerts[i]
+			fresh, err := p.publisher.Publish(ctx, a)
+			if err != nil {
+				// Left unacknowledged: redelivered after AckWait or restart.
+				p.logger.Error("alert not published; mention will be redelivered", "alert", a.ID, "mention", it.mention.ID, "err", err)
+				return
+			}
+			if fresh {
+				p.logger.Info("alert", "alert", a.ID, "institution", a.Institution, "category", a.Category,
+					"severity", a.Severity, "rules", a.Rules, "source", a.Mention.Source, "url", a.Mention.URL)
+			}
+		}
+		if err := it.msg.Ack(); err != nil {
+			p.logger.Warn("ack mention failed; it will be redelivered and deduplicated", "mention", it.mention.ID, "err", err)
+		}
+		if !it.mention.Fetched.IsZero() {
+			p.lag.Observe(p.now().Sub(it.mention.Fetched).Seconds())
+		}
+	}
+}
+
+// Doc turns a matched mention into the index document. Personal data is
+// masked before it reaches the index: the index is searchable by every
+// dashboard user, the full text stays in the MENTIONS stream.
+func Doc(m *mention.Mention, res match.Result) index.Doc {
+	cats := make([]string, 0, 4)
+	rules := make([]string, 0, len(res.Findings))
+	var severity match.Severity
+	for _, f := range res.Findings {
+		if !slices.Contains(cats, f.Category) {
+			cats = append(cats, f.Category)
+		}
+		if !slices.Contains(rules, f.Rule) {
+			rules = append(rules, f.Rule)
+		}
+		if f.Severity.Rank() > severity.Rank() {
+			severity = f.Severity
+		}
+	}
+	slices.Sort(cats)
+	slices.Sort(rules)
+	return index.Doc{
+		ID:           m.ID,
+		Source:       m.Source,
+		FeedID:       m.FeedID,
+		FeedTitle:    match.Redact(m.FeedTitle, "feed_title", res.Findings),
+		URL:          m.URL,
+		Author:       match.Redact(m.Author, "author", res.Findings),
+		Title:        match.Redact(m.Title, "title", res.Findings),
+		Text:         match.Redact(m.Text, "text", res.Findings),
+		Lang:         m.Lang,
+		Published:    m.Published,
+		Fetched:      m.Fetched,
+		Institutions: res.Institutions,
+		Categories:   cats,
+		Rules:        rules,
+		Severity:     string(severity),
+	}
+}

@@ -1,0 +1,214 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stream and bucket names. They are part of the contract with outside tools
+// (press-office subscribers, the nats CLI) and never change.
+const (
+	StreamMentions = "MENTIONS"
+	StreamAlerts   = "ALERTS"
+	// SubjectMentions and SubjectAlerts are the wildcard subjects the
+	// streams capture: mediawatch.mentions.<source> and
+	// mediawatch.alerts.<institution>.<category>.<severity>.
+	SubjectMentions = "mediawatch.mentions.>"
+	SubjectAlerts   = "mediawatch.alerts.>"
+	// BucketFeeds is the key-value bucket holding per-feed poll state.
+	BucketFeeds = "mediawatch_feeds"
+)
+
+// Conn is a NATS connection with its JetStream context.
+type Conn struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+}
+
+// ConnectOptions configures Connect.
+type ConnectOptions struct {
+	URL        string
+	Name       string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Connect dials NATS and keeps the connection for the life of the process:
+// reconnects never give up (the library default stops after about two
+// minutes, after which every publish would fail until a restart), and
+// publishes made while disconnected are buffered by the client up to its
+// reconnect buffer; the publisher retries anything beyond that.
+func Connect(ctx context.Context, opts ConnectOptions) (*Conn, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	connected := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mediawatch_nats_connected",
+		Help: "1 while the NATS client connection is up, 0 while it is reconnecting or closed.",
+	})
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(connected); err != nil {
+			return nil, fmt.Errorf("nats: register metrics: %w", err)
+		}
+	}
+	name := opts.Name
+	if name == "" {
+		name = "mediawatch"
+	}
+	nc, err := nats.Connect(opts.URL,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(64<<20),
+		nats.RetryOnFailedConnect(false),
+		nats.ConnectHandler(func(*nats.Conn) { connected.Set(1) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			connected.Set(0)
+			logger.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			connected.Set(1)
+			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { connected.Set(0) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("nats: connect %s: %w", opts.URL, err)
+	}
+	connected.Set(1)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats: jetstream: %w", err)
+	}
+	return &Conn{NC: nc, JS: js}, nil
+}
+
+// Connected reports whether the connection is currently up.
+func (c *Conn) Connected() bool { return c.NC.IsConnected() }
+
+// Close flushes pending publishes (bounded by ctx) and closes the
+// connection.
+func (c *Conn) Close(ctx context.Context) {
+	// A failed flush loses nothing that matters: every publish that counts
+	// waited for its JetStream acknowledgement before this point.
+	_ = c.NC.FlushWithContext(ctx)
+	c.NC.Close()
+}
+
+// StreamOptions sets the retention of the streams.
+type StreamOptions struct {
+	// MentionsMaxAge bounds how long mentions are kept; the index can be
+	// rebuilt from the stream as far back as this goes.
+	MentionsMaxAge time.Duration
+	AlertsMaxAge   time.Duration
+	// Replicas is 1 on the embedded server, up to 3 on a cluster.
+	Replicas int
+}
+
+// EnsureStreams declares the MENTIONS and ALERTS streams and the feed state
+// bucket, creating or updating them so that every process of a deployment
+// converges on the same definition.
+func (c *Conn) EnsureStreams(ctx context.Context, opts StreamOptions) error {
+	replicas := max(opts.Replicas, 1)
+	streams := []jetstream.StreamConfig{
+		{
+			Name:        StreamMentions,
+			Description: "Normalised feed items, one message per item; the source of truth the index is rebuilt from.",
+			Subjects:    []string{SubjectMentions},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      opts.MentionsMaxAge,
+			// Ingest deduplicates across restarts with its persisted seen
+			// set; the window covers a retry after a lost acknowledgement.
+			Duplicates: dedupWindow(time.Hour, opts.MentionsMaxAge),
+			Replicas:   replicas,
+		},
+		{
+			Name:        StreamAlerts,
+			Description: "Alerts for the communications team, redacted.",
+			Subjects:    []string{SubjectAlerts},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      opts.AlertsMaxAge,
+			// An alert id is deterministic, so a mention re-processed after a
+			// crash within a day publishes nothing new.
+			Duplicates: dedupWindow(24*time.Hour, opts.AlertsMaxAge),
+			Replicas:   replicas,
+		},
+	}
+	for _, cfg := range streams {
+		if _, err := c.JS.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("nats: stream %s: %w", cfg.Name, err)
+		}
+	}
+	if _, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketFeeds,
+		Description: "Per-feed poll state: validators, failures, next poll, recently seen items.",
+		Storage:     jetstream.FileStorage,
+		History:     1,
+		Replicas:    replicas,
+	}); err != nil {
+		return fmt.Errorf("nats: kv bucket %s: %w", BucketFeeds, err)
+	}
+	return nil
+}
+
+// dedupWindow is want, shortened to maxAge when the stream keeps messages
+// for less time than that (JetStream refuses a longer window).
+func dedupWindow(want, maxAge time.Duration) time.Duration {
+	if maxAge > 0 && maxAge < want {
+		return maxAge
+	}
+	return want
+}
+
+// PublishRetry publishes data on subject with the Nats-Msg-Id header set to
+// msgID and retries until JetStream acknowledges it or ctx ends. Because the
+// id is set, a retry of a message that was in fact stored is acknowledged as
+// a duplicate and not stored twice. onRetry, if not nil, is called before
+// each retry with the error that caused it.
+func (c *Conn) PublishRetry(ctx context.Context, subject, msgID string, data []byte, onRetry func(error)) (*jetstream.PubAck, error) {
+	const (
+		firstWait = 100 * time.Millisecond
+		maxWait   = 5 * time.Second
+		// Each attempt has its own deadline: an attempt made while the
+		// connection is down would otherwise wait for the caller's whole
+		// deadline before the next try.
+		attemptTimeout = 5 * time.Second
+	)
+	wait := firstWait
+	for {
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+		attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		ack, err := c.JS.PublishMsg(attemptCtx, msg)
+		cancel()
+		if err == nil {
+			return ack, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("publish %s (id %s): %w", subject, msgID, errors.Join(ctx.Err(), err))
+		}
+		if onRetry != nil {
+			onRetry(err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("publish %s (id %s): %w", subject, msgID, errors.Join(ctx.Err(), err))
+		case <-t.C:
+		}
+		wait = min(wait*2, maxWait)
+	}
+}

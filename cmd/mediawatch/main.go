@@ -1,0 +1,67 @@
+// Command mediawatch watches public feeds for mentions of hospitals, detects
+// posts that break their social-media guidelines and alerts the
+// communications team over NATS. See README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `mediawatch watches public feeds for mentions of hospitals and alerts on
+posts that break their social-media guidelines.
+
+Usage:
+  mediawatch run     [--config FILE] [--log-format text|json] [--log-level LEVEL]
+  mediawatch demo    [--http ADDR] [--data-dir DIR]
+  mediawatch check   [--config FILE]
+  mediawatch feed    [--config FILE] [--reveal] [--allow-private] URL|FILE
+  mediawatch reindex [--config FILE]
+  mediawatch version
+
+Run 'mediawatch COMMAND --help' for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches a command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "feed":
+		return cmdFeed(ctx, rest, stdout, stderr)
+	case "reindex":
+		return cmdReindex(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "mediawatch", version)
+		return 0
+	case "help", "--help", "-h", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "mediawatch: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}

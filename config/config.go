@@ -1,0 +1,276 @@
+// Package config loads mediawatch's YAML configuration.
+//
+// Every key is optional: a missing file, an empty file or a missing key
+// means the built-in default (see Default and example.yaml). Decoding is
+// strict, and every problem in a file (unknown keys, values of the wrong
+// type, invalid settings) is reported at once as Problems, each with the
+// file and line, so an operator fixes a file in one pass rather than one
+// error per restart.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mediawatch/mediawatch/match"
+)
+
+// Config is the whole configuration of a mediawatch process.
+type Config struct {
+	// DataDir holds everything mediawatch stores; relative paths are
+	// relative to the working directory.
+	DataDir      string              `yaml:"data_dir"`
+	NATS         NATS                `yaml:"nats"`
+	HTTP         HTTP                `yaml:"http"`
+	Ingest       Ingest              `yaml:"ingest"`
+	Feeds        []Feed              `yaml:"feeds"`
+	Institutions []match.Institution `yaml:"institutions"`
+	Rules        Rules               `yaml:"rules"`
+	Log          Log                 `yaml:"log"`
+	Index        Index               `yaml:"index"`
+	Alerts       Alerts              `yaml:"alerts"`
+}
+
+// NATS configures the message bus.
+type NATS struct {
+	// URL of an external NATS server or cluster (comma-separated for
+	// several seeds). Empty runs an embedded server.
+	URL string `yaml:"url"`
+	// Listen is the embedded server's client address.
+	Listen string `yaml:"listen"`
+	// StoreDir is the embedded server's JetStream storage; default
+	// <data_dir>/nats.
+	StoreDir string `yaml:"store_dir"`
+}
+
+// HTTP configures the dashboard, JSON API, /metrics, /healthz and /readyz.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Ingest configures feed fetching.
+type Ingest struct {
+	// AllowPrivateNetworks lists the private, loopback or link-local
+	// networks (CIDRs, or single addresses) the fetcher may reach; all
+	// others are refused so a feed URL cannot probe internal services.
+	AllowPrivateNetworks []string `yaml:"allow_private_networks"`
+	UserAgent            string   `yaml:"user_agent"`
+	// Timeout bounds one whole fetch, body included.
+	Timeout      Duration `yaml:"timeout"`
+	MaxBodyBytes int64    `yaml:"max_body_bytes"`
+	// MaxBackoff caps the delay between retries of a failing feed.
+	MaxBackoff Duration `yaml:"max_backoff"`
+	// MaxRetryAfter caps how long a server's Retry-After may hold a feed.
+	MaxRetryAfter      Duration `yaml:"max_retry_after"`
+	PerHostConcurrency int      `yaml:"per_host_concurrency"`
+	Concurrency        int      `yaml:"concurrency"`
+}
+
+// Feed is one feed to watch.
+type Feed struct {
+	// ID names the feed in metrics, logs and mentions. Default:
+	// <source>-<first 8 hex digits of sha256(url)>.
+	ID string `yaml:"id"`
+	// Name is for display only.
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// Source is the kind of source (news, mastodon, reddit, ...); it is a
+	// NATS subject token, so [a-z0-9_-]+. Default: news.
+	Source string `yaml:"source"`
+	// Interval between fetches; at least 30s. Default: 10m for news,
+	// 15m for any other source.
+	Interval Duration `yaml:"interval"`
+	// Line is where the feed starts in the configuration file (0 for a
+	// built-in feed), for messages about the feed later on.
+	Line int `yaml:"-"`
+}
+
+// Rules configures the detection rules.
+type Rules struct {
+	// Dirs are extra rule directories; the shipped rules are always
+	// loaded.
+	Dirs []string `yaml:"dirs"`
+	// Disable lists rule ids not to run.
+	Disable []string `yaml:"disable"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn or error
+}
+
+// Index configures the search index.
+type Index struct {
+	// Path of the index; default <data_dir>/index.
+	Path          string   `yaml:"path"`
+	BatchSize     int      `yaml:"batch_size"`
+	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+// Alerts configures alerting.
+type Alerts struct {
+	// SnippetLength is the length, in runes, of the redacted excerpt an
+	// alert carries.
+	SnippetLength int `yaml:"snippet_length"`
+}
+
+// Default returns the built-in configuration: what an empty file means.
+func Default() *Config {
+	c := base()
+	c.finalize(newTree(nil))
+	return c
+}
+
+// Load reads the configuration file at path; an empty path means Default.
+// A file replaces the default feeds or institutions only if it sets those
+// keys. The error is Problems when the file was read but is invalid.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err) // names the file
+	}
+	return Parse(data, path)
+}
+
+var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes a configuration file's contents; filename is used in
+// problem messages only. The error, if any, is Problems.
+func Parse(data []byte, filename string) (*Config, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		return Default(), nil
+	case err != nil:
+		return nil, Problems{syntaxProblem(filename, err)}
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, Problems{syntaxProblem(filename, err)}
+	default:
+		return nil, Problems{{File: filename, Line: extra.Line, Column: extra.Column,
+			Msg: "a configuration file holds one YAML document; remove the second one (or the --- separating them)"}}
+	}
+
+	t := newTree(&doc)
+	switch {
+	case t.root == nil || t.root.ShortTag() == "!!null":
+		return Default(), nil
+	case t.root.Kind != yaml.MappingNode:
+		return nil, Problems{{File: filename, Line: t.root.Line, Column: t.root.Column,
+			Msg: "the file must be a mapping of settings (data_dir: ..., feeds: ...), not " + describeNode(t.root)}}
+	}
+
+	c := base()
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	var problems Problems
+	if err := strict.Decode(c); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, Problems{syntaxProblem(filename, err)}
+		}
+		problems = typeProblems(filename, &doc, te)
+	}
+
+	c.finalize(t)
+	problems = append(problems, dropDuplicates(c.validate(filename, t), problems)...)
+	if len(problems) > 0 {
+		problems.sort()
+		return nil, problems
+	}
+	return c, nil
+}
+
+func syntaxProblem(file string, err error) Problem {
+	msg := err.Error()
+	if m := yamlErrorLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Problem{File: file, Line: line, Msg: "YAML syntax error: " + m[2]}
+	}
+	return Problem{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// dropDuplicates leaves out validation problems at a value the decoder has
+// already complained about: a duration that did not parse is also zero, and
+// saying so again would be noise.
+func dropDuplicates(validation, decoding Problems) Problems {
+	type place struct{ line, col int }
+	seen := make(map[place]bool, len(decoding))
+	for _, p := range decoding {
+		seen[place{p.Line, p.Column}] = true
+	}
+	var out Problems
+	for _, p := range validation {
+		if p.Line > 0 && seen[place{p.Line, p.Column}] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// finalize fills the defaults that depend on other settings or on what the
+// file left out.
+func (c *Config) finalize(t *tree) {
+	// "feeds:" with nothing after it reads as "not configured" (the usual
+	// result of commenting out every entry), not as "watch nothing"; an
+	// explicit [] watches nothing.
+	if t.isNull(path{"feeds"}) {
+		c.Feeds = defaultFeeds()
+	}
+	if t.isNull(path{"institutions"}) {
+		c.Institutions = defaultInstitutions()
+	}
+	if c.NATS.StoreDir == "" && !t.has(path{"nats", "store_dir"}) {
+		c.NATS.StoreDir = filepath.Join(c.DataDir, "nats")
+	}
+	if c.Index.Path == "" && !t.has(path{"index", "path"}) {
+		c.Index.Path = filepath.Join(c.DataDir, "index")
+	}
+	for i := range c.Feeds {
+		f := &c.Feeds[i]
+		p := path{"feeds", i}
+		if n, ok := t.find(p); ok {
+			f.Line = n.Line
+		}
+		if f.Source == "" && !t.has(p.child("source")) {
+			f.Source = "news"
+		}
+		if f.Interval == 0 && !t.has(p.child("interval")) {
+			f.Interval = defaultInterval(f.Source)
+		}
+		if f.ID == "" && !t.has(p.child("id")) {
+			f.ID = defaultFeedID(f.Source, f.URL)
+		}
+	}
+}
+
+// AllowedPrivateNetworks returns ingest.allow_private_networks parsed, in
+// file order. A single address is returned as a one-address prefix.
+func (c *Config) AllowedPrivateNetworks() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.Ingest.AllowPrivateNetworks {
+		if p, err := parseNetwork(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}

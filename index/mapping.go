@@ -1,0 +1,255 @@
+package index
+
+import (
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
+	regexpchar "github.com/blevesearch/bleve/v2/analysis/char/regexp"
+	"github.com/blevesearch/bleve/v2/analysis/datetime/optional"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/analysis/lang/nl"
+	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	unicodetokenizer "github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/mapping"
+)
+
+// Field names in the Bleve documents. Title and text are indexed per
+// language: a post goes into the _nl fields, the _en fields or both (see
+// languagesOf), and a query without a field searches all four, so each
+// language is analysed by its own stemmer and neither pollutes the other.
+const (
+	fieldID           = "id"
+	fieldSource       = "source"
+	fieldFeedID       = "feed_id"
+	fieldFeedTitle    = "feed_title"
+	fieldURL          = "url"
+	fieldAuthor       = "author"
+	fieldTitleNL      = "title_nl"
+	fieldTitleEN      = "title_en"
+	fieldTextNL       = "text_nl"
+	fieldTextEN       = "text_en"
+	fieldLang         = "lang"
+	fieldPublished    = "published"
+	fieldFetched      = "fetched"
+	fieldInstitutions = "institutions"
+	fieldCategories   = "categories"
+	fieldRules        = "rules"
+	fieldSeverity     = "severity"
+)
+
+// analyzerNL is the Dutch analyzer: Bleve's nl chain (lower case, stop
+// words, Snowball) behind a character filter that turns the plural ending
+// -zen into -sen. Snowball stems "ziekenhuizen" to "ziekenhuiz" but
+// "ziekenhuis" to "ziekenhuis"; spelling the plural with an s first makes
+// both meet at "ziekenhuis" (likewise huizen/huis, reizen/reis). The
+// replacement keeps the length, so highlight offsets stay right.
+const (
+	analyzerNL       = "mediawatch_nl"
+	charFilterNLZens = "mediawatch_nl_plural_zen"
+)
+
+// newMapping builds the index mapping. It is static: unknown fields are
+// neither indexed nor stored, and there is no _all field.
+func newMapping() (*mapping.IndexMappingImpl, error) {
+	im := bleve.NewIndexMapping()
+	im.IndexDynamic = false
+	im.StoreDynamic = false
+	im.DocValuesDynamic = false
+	im.DefaultAnalyzer = keyword.Name
+	im.DefaultField = fieldTextNL
+
+	if err := im.AddCustomCharFilter(charFilterNLZens, map[string]any{
+		"type":    regexpchar.Name,
+		"regexp":  `(?i)\Bzen\b`,
+		"replace": "sen",
+	}); err != nil {
+		return nil, err
+	}
+	if err := im.AddCustomAnalyzer(analyzerNL, map[string]any{
+		"type":          custom.Name,
+		"char_filters":  []string{charFilterNLZens},
+		"tokenizer":     unicodetokenizer.Name,
+		"token_filters": []string{lowercase.Name, nl.StopName, nl.SnowballStemmerName},
+	}); err != nil {
+		return nil, err
+	}
+
+	doc := bleve.NewDocumentStaticMapping()
+	doc.AddSubDocumentMapping("_all", bleve.NewDocumentDisabledMapping())
+
+	// Stored keyword fields are the ones a Hit shows; doc values only where
+	// facets or sorting need them.
+	for _, f := range []struct {
+		name             string
+		store, docValues bool
+	}{
+		{fieldID, false, false},
+		{fieldSource, true, true},
+		{fieldFeedID, false, false},
+		{fieldAuthor, true, false},
+		{fieldLang, false, false},
+		{fieldInstitutions, true, true},
+		{fieldCategories, true, true},
+		{fieldRules, false, false},
+		{fieldSeverity, true, false},
+	} {
+		doc.AddFieldMappingsAt(f.name, &mapping.FieldMapping{
+			Type:      "text",
+			Analyzer:  keyword.Name,
+			Index:     true,
+			Store:     f.store,
+			DocValues: f.docValues,
+		})
+	}
+	for _, name := range []string{fieldFeedTitle, fieldURL} {
+		doc.AddFieldMappingsAt(name, &mapping.FieldMapping{Type: "text", Store: true})
+	}
+	// Title and text are stored because the highlighter cuts fragments from
+	// the stored value; term vectors serve phrase queries and highlighting.
+	for _, f := range []struct{ name, analyzer string }{
+		{fieldTitleNL, analyzerNL},
+		{fieldTitleEN, en.AnalyzerName},
+		{fieldTextNL, analyzerNL},
+		{fieldTextEN, en.AnalyzerName},
+	} {
+		doc.AddFieldMappingsAt(f.name, &mapping.FieldMapping{
+			Type:               "text",
+			Analyzer:           f.analyzer,
+			Index:              true,
+			Store:              true,
+			IncludeTermVectors: true,
+		})
+	}
+	doc.AddFieldMappingsAt(fieldPublished, &mapping.FieldMapping{
+		Type: "datetime", DateFormat: optional.Name, Index: true, Store: true, DocValues: true,
+	})
+	doc.AddFieldMappingsAt(fieldFetched, &mapping.FieldMapping{
+		Type: "datetime", DateFormat: optional.Name, Index: true,
+	})
+
+	im.DefaultMapping = doc
+	if err := im.Validate(); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// language is a set of languages a post's title and text are indexed in.
+type language uint8
+
+const (
+	langNL language = 1 << iota
+	langEN
+	langBoth = langNL | langEN
+)
+
+// languagesOf decides which analyzers see a post. A declared nl or en wins;
+// anything else (often nothing: many feeds declare no language, bridges
+// declare the wrong one) is guessed from function words, and when the guess
+// is not clear the post is indexed in both languages so it is never lost to
+// search.
+func languagesOf(d *Doc) language {
+	tag := strings.ToLower(strings.TrimSpace(d.Lang))
+	switch {
+	case tag == "nl" || strings.HasPrefix(tag, "nl-"):
+		return langNL
+	case tag == "en" || strings.HasPrefix(tag, "en-"):
+		return langEN
+	}
+	return guessLanguage(d.Title + " " + d.Text)
+}
+
+// Function words that are frequent in one language and rare in the other;
+// words both share (in, is, was, and the like) are left out.
+var (
+	dutchMarkers = map[string]bool{
+		"de": true, "het": true, "een": true, "en": true, "van": true, "niet": true,
+		"op": true, "met": true, "voor": true, "zijn": true, "dat": true, "die": true,
+		"wordt": true, "bij": true, "ook": true, "naar": true, "er": true, "maar": true,
+		"nog": true, "ik": true, "je": true, "we": true, "ze": true, "hij": true, "zij": true,
+		"geen": true, "heeft": true, "deze": true, "wat": true, "worden": true,
+	}
+	englishMarkers = map[string]bool{
+		"the": true, "a": true, "and": true, "of": true, "not": true, "on": true,
+		"with": true, "for": true, "are": true, "that": true, "this": true, "at": true,
+		"to": true, "it": true, "by": true, "from": true, "be": true, "has": true,
+		"have": true, "they": true, "he": true, "she": true, "you": true, "no": true,
+		"what": true, "been": true, "will": true, "were": true, "an": true, "or": true,
+	}
+)
+
+// guessSampleBytes bounds the work per post: the opening of a text says
+// enough about its language.
+const guessSampleBytes = 4096
+
+func guessLanguage(s string) language {
+	if len(s) > guessSampleBytes {
+		// A rune cut in half is not a letter and splits no marker word.
+		s = s[:guessSampleBytes]
+	}
+	var nlScore, enScore int
+	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' }) {
+		w = strings.ToLower(w)
+		if dutchMarkers[w] {
+			nlScore++
+		}
+		if englishMarkers[w] {
+			enScore++
+		}
+	}
+	switch {
+	case nlScore >= 2 && nlScore >= 2*enScore:
+		return langNL
+	case enScore >= 2 && enScore >= 2*nlScore:
+		return langEN
+	}
+	return langBoth
+}
+
+// bleveDoc turns a Doc into the value Bleve indexes. Empty values are left
+// out so nothing is stored for them.
+func bleveDoc(d *Doc) map[string]any {
+	m := make(map[string]any, 16)
+	put := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	putList := func(k string, v []string) {
+		if len(v) > 0 {
+			m[k] = v
+		}
+	}
+	putTime := func(k string, t time.Time) {
+		if !t.IsZero() {
+			m[k] = t.UTC()
+		}
+	}
+	put(fieldID, d.ID)
+	put(fieldSource, d.Source)
+	put(fieldFeedID, d.FeedID)
+	put(fieldFeedTitle, d.FeedTitle)
+	put(fieldURL, d.URL)
+	put(fieldAuthor, d.Author)
+	put(fieldLang, strings.ToLower(d.Lang))
+	put(fieldSeverity, d.Severity)
+	putList(fieldInstitutions, d.Institutions)
+	putList(fieldCategories, d.Categories)
+	putList(fieldRules, d.Rules)
+	putTime(fieldPublished, d.Published)
+	putTime(fieldFetched, d.Fetched)
+	langs := languagesOf(d)
+	if langs&langNL != 0 {
+		put(fieldTitleNL, d.Title)
+		put(fieldTextNL, d.Text)
+	}
+	if langs&langEN != 0 {
+		put(fieldTitleEN, d.Title)
+		put(fieldTextEN, d.Text)
+	}
+	return m
+}

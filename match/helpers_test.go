@@ -1,0 +1,40 @@
+package match
+
+import (
+	"testing"
+)
+
+// DefaultInstitutions mirrors the shipped configuration; config owns the
+// real defaults.
+func DefaultInstitutions() []Institution {
+	return []Institution{
+		{
+			ID:               "umc-utrecht",
+			Name:             "UMC Utrecht",
+			Aliases:          []string{"UMCU", "Universitair Medisch Centrum Utrecht", "WKZ", "Wilhelmina Kinderziekenhuis"},
+			OfficialAccounts: []string{"UMC Utrecht", "@umcutrecht"},
+			OfficialDomains:  []string{"umcutrecht.nl"},
+		},
+		{
+			ID:               "uz-leuven",
+			Name:             "UZ Leuven",
+			Aliases:          []string{"Universitaire Ziekenhuizen Leuven", "UZ Gasthuisberg", "Gasthuisberg", "Pellenberg"},
+			OfficialAccounts: []string{"UZ Leuven", "@uzleuven"},
+			OfficialDomains:  []string{"uzleuven.be"},
+		},
+	}
+}
+
+// defaultMatcher compiles the shipped rules for the default institutions.
+func defaultMatcher(tb testing.TB) *Matcher {
+	tb.Helper()
+	rules, err := LoadRules(DefaultRules(), "*.yaml")
+	if err != nil {
+		tb.Fatalf("LoadRules(DefaultRules()): %v", err)
+	}
+	m, err := Compile(rules, DefaultInstitutions())
+	if err != nil {
+		tb.Fatalf("Compile: %v", err)
+	}
+	return m
+}
