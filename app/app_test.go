@@ -274,7 +274,7 @@ func TestEndToEnd(t *testing.T) {
 		`mediawatch_index_batch_duration_seconds_count`,
 	} {
 		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+			t.Errorf("/metrics lacks %s\n%s", want, grepLines(metrics, "mediawatch_feed_"))
 		}
 	}
 	if code, body := d.get(t, "/readyz"); code != http.StatusOK {
@@ -346,4 +346,81 @@ func waitIdle(t *testing.T, natsURL string) {
 		}
 		return nil
 	})
+}
+
+// Without internet every feed fails; the daemon must keep running and show
+// the failures in /readyz, /api/feeds and the metrics.
+func TestFailingFeedsStayVisible(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close() // nothing listens there any more: connection refused
+
+	cfg := testConfig(t, t.TempDir(), newFeedServer(t))
+	cfg.Ingest.AllowPrivateNetworks = []string{"127.0.0.2/32"}
+	blocked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the private-network guard let a request through to %s", r.URL)
+	}))
+	defer blocked.Close()
+	cfg.Feeds = []config.Feed{
+		{ID: "unreachable", URL: strings.Replace(closedURL, "127.0.0.1", "127.0.0.2", 1) + "/feed.xml", Source: "news", Interval: config.Duration(time.Hour)},
+		{ID: "loopback", URL: blocked.URL + "/feed.xml", Source: "news", Interval: config.Duration(time.Hour)},
+	}
+	d := startDaemon(t, cfg)
+	// The scheduler polls every feed as soon as it starts.
+	eventually(t, "both feeds fail visibly in /readyz", func() error {
+		code, body := d.get(t, "/readyz")
+		if code != http.StatusOK {
+			t.Fatalf("/readyz = %d with only feeds failing, want 200: %s", code, body)
+		}
+		var ready struct {
+			FeedsFailing int `json:"feeds_failing"`
+			Feeds        []struct {
+				ID        string `json:"id"`
+				LastError string `json:"last_error"`
+			} `json:"feeds"`
+		}
+		if err := json.Unmarshal([]byte(body), &ready); err != nil {
+			return err
+		}
+		for _, f := range ready.Feeds {
+			if f.LastError == "" {
+				return fmt.Errorf("feed %s shows no error yet: %s", f.ID, body)
+			}
+		}
+		return nil
+	})
+	_, metrics := d.get(t, "/metrics")
+	for _, want := range []string{
+		`mediawatch_feed_fetches_total{feed="unreachable",result="network_error"} `,
+		`mediawatch_feed_fetches_total{feed="loopback",result="blocked"} `,
+		`mediawatch_feed_consecutive_failures{feed="loopback"} `,
+	} {
+		if v := metricValue(metrics, want); v < 1 {
+			t.Errorf("/metrics: %s= %v, want at least 1\n%s", want, v, grepLines(metrics, "mediawatch_feed_fetches_total"))
+		}
+	}
+}
+
+// metricValue returns the value of the sample line starting with prefix, or
+// -1 when there is none.
+func metricValue(exposition, prefix string) float64 {
+	for l := range strings.SplitSeq(exposition, "\n") {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

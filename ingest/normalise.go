@@ -90,6 +90,9 @@ func normaliseItem(spec FeedSpec, item *gofeed.Item, fetched time.Time, feedBase
 		m.Author = firstNonEmpty(item.DublinCoreExt.Creator)
 	}
 	if m.Author == "" {
+		m.Author = handleFromLink(link)
+	}
+	if m.Author == "" {
 		m.Author = feedAuthor
 	}
 	m.Author = truncateUTF8(collapseSpace(m.Author), maxShortBytes)
@@ -122,6 +125,23 @@ func normaliseItem(spec FeedSpec, item *gofeed.Item, fetched time.Time, feedBase
 
 	m.Media = itemMedia(base, item, images)
 	return m
+}
+
+// handleFromLink returns the account handle in a post link of the shape
+// Mastodon and other fediverse servers use, https://host/@name/123, as
+// "@name@host". Tag feeds of those servers name no author, and without one
+// an account posing as the hospital could not be told from any other.
+func handleFromLink(link string) string {
+	u, err := url.Parse(link)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	name, ok := strings.CutPrefix(first, "@")
+	if !ok || name == "" || strings.ContainsAny(name, "@ ") {
+		return ""
+	}
+	return "@" + name + "@" + u.Hostname()
 }
 
 // identityKey is what the item is known by: its GUID, else its link, else,

@@ -158,7 +158,7 @@ func TestNormalise(t *testing.T) {
 				guid:      "https://mastodon.example.be/users/zorgwatcher/statuses/113456789012345678",
 				link:      "https://mastodon.example.be/@zorgwatcher/113456789012345678",
 				title:     "Drukte op spoed UZ Leuven Gasthuisberg",
-				author:    "Zorgwatcher",
+				author:    "@zorgwatcher@mastodon.example.be", // the handle in the post link beats the feed author
 				text:      "Lange wachttijden vanavond op de spoed van #UZLeuven Gasthuisberg.\nFoto van het scherm in de wachtzaal:",
 				lang:      "nl-be",
 				published: time.Date(2026, 11, 16, 9, 58, 0, 0, time.UTC),
@@ -318,5 +318,41 @@ func TestTruncateUTF8(t *testing.T) {
 		if got := truncateUTF8(tt.in, tt.n); got != tt.want {
 			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 		}
+	}
+}
+
+func TestHandleFromLink(t *testing.T) {
+	for _, tc := range []struct{ link, want string }{
+		{"https://mastodon.social/@lotte_coas/115392011847263301", "@lotte_coas@mastodon.social"},
+		{"https://mastodon.nl/@umcutrecht/1", "@umcutrecht@mastodon.nl"},
+		{"https://www.youtube.com/@UZLeuven", "@UZLeuven@www.youtube.com"},
+		{"https://example-news.nl/2026/11/umc-utrecht", ""},
+		{"https://mastodon.social/tags/umcutrecht", ""},
+		{"https://mastodon.social/@/1", ""},
+		{"not a url", ""},
+		{"", ""},
+	} {
+		if got := handleFromLink(tc.link); got != tc.want {
+			t.Errorf("handleFromLink(%q) = %q, want %q", tc.link, got, tc.want)
+		}
+	}
+}
+
+func TestAuthorFallsBackToFeedAuthor(t *testing.T) {
+	const feed = `<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>Blog van Anouk</title><id>urn:blog</id><updated>2026-11-20T10:00:00Z</updated>
+  <author><name>Anouk Peeters</name></author>
+  <entry><title>Eerste stagedag in Pellenberg</title><id>urn:blog:1</id>
+    <link href="https://anouk.example/2026/11/eerste-stagedag"/><updated>2026-11-20T10:00:00Z</updated>
+    <content type="text">Vandaag begonnen.</content></entry>
+</feed>`
+	parsed, err := ParseFeed([]byte(feed), "application/atom+xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Normalise(FeedSpec{ID: "blog", URL: "https://anouk.example/feed.atom", Source: "forum"}, parsed, time.Now())
+	if len(got) != 1 || got[0].Author != "Anouk Peeters" {
+		t.Fatalf("mentions = %+v, want one by the feed author", got)
 	}
 }

@@ -13,7 +13,13 @@ import (
 // "PATIENT" and "patient" compare equal. Keywords, context words and
 // institution names are all compared in this form.
 func FoldString(s string) string {
-	return fold(s).text
+	var b strings.Builder
+	b.Grow(len(s))
+	var buf [16]byte
+	for _, r := range s {
+		b.Write(foldRune(r, buf[:0]))
+	}
+	return b.String()
 }
 
 // folded is a field in folded form together with the way back: every byte of
@@ -27,9 +33,6 @@ type folded struct {
 	// from its accent.
 	origStart []int32
 	origEnd   []int32
-	// words holds [start, end) folded offsets of every word (maximal run
-	// of letters and digits), for context windows.
-	words [][2]int
 }
 
 func fold(s string) folded {
@@ -59,9 +62,7 @@ func fold(s string) folded {
 		}
 		i += size
 	}
-	f := folded{text: b.String(), origStart: starts, origEnd: ends}
-	f.words = wordSpans(f.text)
-	return f
+	return folded{text: b.String(), origStart: starts, origEnd: ends}
 }
 
 // foldRune appends the folded form of r to dst. Invalid UTF-8 bytes come in
@@ -117,8 +118,10 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
+// wordSpans returns the [start, end) offsets of every word (maximal run of
+// letters and digits) in s, for context windows.
 func wordSpans(s string) [][2]int {
-	var spans [][2]int
+	spans := [][2]int{}
 	start := -1
 	for i, r := range s {
 		if isWordRune(r) {

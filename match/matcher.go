@@ -78,6 +78,7 @@ type compiledRule struct {
 	pattern   *regexp.Regexp
 	ctxAny    []phraseRef
 	ctxNone   []phraseRef
+	ctxLabels []phraseRef
 	excPhrase []int
 	excAuthor []string
 	excDomain []string
@@ -89,7 +90,13 @@ func Compile(rules []Rule, institutions []Institution) (*Matcher, error) {
 	m := &Matcher{instPhrases: newPhraseSet(), rulePhrases: newPhraseSet()}
 	var errs []error
 
-	insts := slices.Clone(institutions)
+	insts := make([]Institution, len(institutions))
+	for i, in := range institutions {
+		in.Aliases = slices.Clone(in.Aliases)
+		in.OfficialAccounts = slices.Clone(in.OfficialAccounts)
+		in.OfficialDomains = slices.Clone(in.OfficialDomains)
+		insts[i] = in
+	}
 	slices.SortFunc(insts, func(a, b Institution) int { return cmp.Compare(a.ID, b.ID) })
 	instIndex := map[string]int{}
 	for _, in := range insts {
@@ -123,7 +130,10 @@ func Compile(rules []Rule, institutions []Institution) (*Matcher, error) {
 		m.institutions = append(m.institutions, ci)
 	}
 
-	sorted := slices.Clone(rules)
+	sorted := make([]Rule, len(rules))
+	for i, r := range rules {
+		sorted[i] = r.clone()
+	}
 	slices.SortStableFunc(sorted, func(a, b Rule) int { return cmp.Compare(a.ID, b.ID) })
 	for i, r := range sorted {
 		if i > 0 && sorted[i-1].ID == r.ID {
@@ -195,10 +205,17 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 	if r.Context.Window == 0 {
 		cr.Context.Window = DefaultContextWindow
 	}
+	if r.Context.LabelWindow < 0 {
+		fail("negative label window %d", r.Context.LabelWindow)
+	}
+	if r.Context.LabelWindow == 0 {
+		cr.Context.LabelWindow = DefaultLabelWindow
+	}
 
 	cr.keywords = m.expandWords(r.Keywords, cr.insts)
 	cr.ctxAny = m.expandWords(r.Context.Any, cr.insts)
 	cr.ctxNone = m.expandWords(r.Context.None, cr.insts)
+	cr.ctxLabels = m.expandWords(r.Context.Labels, cr.insts)
 	for _, p := range m.expandWords(r.Exceptions.Phrases, cr.insts) {
 		cr.excPhrase = append(cr.excPhrase, p.id)
 	}
@@ -338,6 +355,7 @@ type field struct {
 	text  string
 
 	folded   folded
+	words    [][2]int // folded offsets of each word, computed on first use
 	ruleHits map[int][]span
 	scanned  bool
 }
@@ -376,16 +394,21 @@ func mentionFields(mn *mention.Mention) []*field {
 func (m *Matcher) Rules() []Rule {
 	out := make([]Rule, len(m.rules))
 	for i, r := range m.rules {
-		out[i] = r.Rule
+		out[i] = r.Rule.clone()
 	}
 	return out
 }
 
 // detect returns which institutions the mention mentions, indexed like
-// m.institutions.
-func (m *Matcher) detect(mn *mention.Mention, fields []*field) []bool {
+// m.institutions. The feed title does not count: for the search and tag
+// feeds mediawatch polls it names the query, so every item would mention
+// whatever was searched for.
+func (m *Matcher) detect(fields []*field) []bool {
 	found := make([]bool, len(m.institutions))
 	for _, f := range fields {
+		if f.kind == FieldFeedTitle {
+			continue
+		}
 		hits := m.instPhrases.scan(f.folded.text)
 		for i, in := range m.institutions {
 			if found[i] {
@@ -412,7 +435,7 @@ func (m *Matcher) Match(mn *mention.Mention) Result {
 		return res
 	}
 	fields := mentionFields(mn)
-	detected := m.detect(mn, fields)
+	detected := m.detect(fields)
 	for i, d := range detected {
 		if d {
 			res.Institutions = append(res.Institutions, m.institutions[i].ID)
@@ -440,7 +463,7 @@ func (m *Matcher) Match(mn *mention.Mention) Result {
 			}
 		}
 	}
-	slices.SortFunc(found, func(a, b ordered) int {
+	slices.SortStableFunc(found, func(a, b ordered) int {
 		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.Start, b.Start),
 			cmp.Compare(a.End, b.End), cmp.Compare(a.Rule, b.Rule))
 	})
@@ -512,7 +535,7 @@ func (m *Matcher) matchField(r *compiledRule, f *field, concerned []int) []Findi
 	if len(r.keywords) > 0 {
 		hits := f.hits(m.rulePhrases)
 		for _, kw := range r.keywords {
-			if len(hits[kw.id]) == 0 {
+			if len(hits[kw.id]) == 0 || !concerns(concerned, kw.inst) {
 				continue
 			}
 			words = append(words, kw.word)
@@ -560,7 +583,7 @@ func (m *Matcher) matchField(r *compiledRule, f *field, concerned []int) []Findi
 
 	var out []Finding
 	for _, c := range candidates {
-		ctxWords, ok := m.checkContext(r, f, c)
+		ctxWords, ok := m.checkContext(r, f, c, concerned)
 		if !ok {
 			continue
 		}
@@ -588,14 +611,24 @@ func (m *Matcher) matchField(r *compiledRule, f *field, concerned []int) []Findi
 	return out
 }
 
+// concerns reports whether a rule word standing for institution inst (-1:
+// none) counts for a finding about the concerned institutions: the name of
+// an institution the finding is not about is no evidence for it.
+func concerns(concerned []int, inst int) bool {
+	return inst < 0 || slices.Contains(concerned, inst)
+}
+
 // checkContext applies the rule's context words around the original span c
 // and returns the context words that fired.
-func (m *Matcher) checkContext(r *compiledRule, f *field, c span) ([]string, bool) {
-	if len(r.ctxAny) == 0 && len(r.ctxNone) == 0 {
+func (m *Matcher) checkContext(r *compiledRule, f *field, c span, concerned []int) ([]string, bool) {
+	if len(r.ctxAny) == 0 && len(r.ctxNone) == 0 && len(r.ctxLabels) == 0 {
 		return nil, true
 	}
 	fs, fe := f.folded.toFolded(c.start, c.end)
-	words := f.folded.words
+	if f.words == nil {
+		f.words = wordSpans(f.folded.text)
+	}
+	words := f.words
 	first := slices.IndexFunc(words, func(w [2]int) bool { return w[1] > fs })
 	if first < 0 {
 		first = len(words)
@@ -614,7 +647,7 @@ func (m *Matcher) checkContext(r *compiledRule, f *field, c span) ([]string, boo
 		}
 	}
 	hits := f.hits(m.rulePhrases)
-	within := func(ref phraseRef) bool {
+	withinSpan := func(ref phraseRef, lo, hi int) bool {
 		for _, h := range hits[ref.id] {
 			if h.start >= lo && h.end <= hi {
 				return true
@@ -622,19 +655,31 @@ func (m *Matcher) checkContext(r *compiledRule, f *field, c span) ([]string, boo
 		}
 		return false
 	}
-	for _, ref := range r.ctxNone {
-		if within(ref) {
-			return nil, false
+	within := func(ref phraseRef) bool { return withinSpan(ref, lo, hi) }
+	var labels []string
+	if len(r.ctxLabels) > 0 && first > 0 {
+		labelLo := words[max(first-r.Context.LabelWindow, 0)][0]
+		for _, ref := range r.ctxLabels {
+			if concerns(concerned, ref.inst) && withinSpan(ref, labelLo, fs) {
+				labels = append(labels, ref.word)
+			}
 		}
 	}
-	if len(r.ctxAny) == 0 {
-		return nil, true
+	if len(labels) == 0 {
+		for _, ref := range r.ctxNone {
+			if within(ref) {
+				return nil, false
+			}
+		}
 	}
-	var fired []string
+	fired := labels
 	for _, ref := range r.ctxAny {
-		if within(ref) {
+		if concerns(concerned, ref.inst) && within(ref) {
 			fired = append(fired, ref.word)
 		}
+	}
+	if len(r.ctxAny) == 0 && len(labels) == 0 {
+		return nil, true
 	}
 	return fired, len(fired) > 0
 }
@@ -660,8 +705,31 @@ func (m *Matcher) explain(r *compiledRule, fd Finding) string {
 			}
 		}
 	}
-	return strings.NewReplacer("{rule}", r.ID, "{words}", words, "{field}", fd.Field,
-		"{institutions}", strings.Join(names, ", ")).Replace(tmpl)
+	var b strings.Builder
+	for {
+		before, rest, found := strings.Cut(tmpl, "{")
+		b.WriteString(before)
+		if !found {
+			return b.String()
+		}
+		name, after, closed := strings.Cut(rest, "}")
+		switch {
+		case !closed:
+			b.WriteString("{" + rest)
+			return b.String()
+		case name == "rule":
+			b.WriteString(r.ID)
+		case name == "words":
+			b.WriteString(words)
+		case name == "field":
+			b.WriteString(fd.Field)
+		case name == "institutions":
+			b.WriteString(strings.Join(names, ", "))
+		default:
+			b.WriteString("{" + name + "}")
+		}
+		tmpl = after
+	}
 }
 
 // TestExamples runs every rule's examples through this matcher: each

@@ -45,8 +45,9 @@ type Rule struct {
 	// Explanation is a one-line template; {rule}, {words}, {field} and
 	// {institutions} are filled in per finding.
 	Explanation string `yaml:"explanation" json:"explanation"`
-	// RequiresInstitution (default true) lets the rule fire only on mentions
-	// that mention one of its institutions.
+	// RequiresInstitution lets the rule fire only on mentions that mention
+	// one of its institutions. LoadRules sets it when the file does not say
+	// otherwise.
 	RequiresInstitution bool `yaml:"requires_institution" json:"requires_institution"`
 	// Author is empty or "non_official": fire only when neither the author
 	// nor the feed is an official account and the URL is not on an official
@@ -57,6 +58,23 @@ type Rule struct {
 	// File and Line locate the rule's definition, for error messages.
 	File string `yaml:"-" json:"file"`
 	Line int    `yaml:"-" json:"line"`
+}
+
+// clone returns r with its own copies of every slice, so a Matcher never
+// shares mutable state with its caller.
+func (r Rule) clone() Rule {
+	r.Institutions = slices.Clone(r.Institutions)
+	r.Fields = slices.Clone(r.Fields)
+	r.Keywords = slices.Clone(r.Keywords)
+	r.Context.Any = slices.Clone(r.Context.Any)
+	r.Context.None = slices.Clone(r.Context.None)
+	r.Context.Labels = slices.Clone(r.Context.Labels)
+	r.Exceptions.Phrases = slices.Clone(r.Exceptions.Phrases)
+	r.Exceptions.Authors = slices.Clone(r.Exceptions.Authors)
+	r.Exceptions.Domains = slices.Clone(r.Exceptions.Domains)
+	r.Examples.Match = slices.Clone(r.Examples.Match)
+	r.Examples.NoMatch = slices.Clone(r.Examples.NoMatch)
+	return r
 }
 
 // Policy points at the guideline line a rule enforces.
@@ -73,6 +91,14 @@ type Context struct {
 	None []string `yaml:"none" json:"none,omitempty"`
 	// Window in words on either side; 0 means DefaultContextWindow.
 	Window int `yaml:"window" json:"window,omitempty"`
+	// Labels name what the match is ("bsn", "rijksregisternummer"). One of
+	// them just before the match (within LabelWindow words) is the
+	// strongest context there is: it satisfies Any and overrides None, so
+	// "bsn 234567818, bleef maar bellen" is a BSN although "bellen" is a
+	// None word.
+	Labels []string `yaml:"labels" json:"labels,omitempty"`
+	// LabelWindow in words before the match; 0 means DefaultLabelWindow.
+	LabelWindow int `yaml:"label_window" json:"label_window,omitempty"`
 }
 
 // Exceptions silence a rule for a whole mention.
@@ -108,8 +134,12 @@ type Example struct {
 // UnmarshalYAML accepts the string shorthand.
 func (e *Example) UnmarshalYAML(n *yaml.Node) error {
 	e.Line = n.Line
-	if n.Kind == yaml.ScalarNode {
+	switch n.Kind {
+	case yaml.ScalarNode:
 		return n.Decode(&e.Text)
+	case yaml.MappingNode:
+	default:
+		return fmt.Errorf("line %d: an example is a string or a map with text, title, author, feed_title, url and media_alt", n.Line)
 	}
 	type plain Example
 	var p plain
@@ -134,6 +164,9 @@ func (e Example) String() string {
 // DefaultContextWindow is the context window, in words, of rules that set
 // none.
 const DefaultContextWindow = 10
+
+// DefaultLabelWindow is how many words before a match a label may stand.
+const DefaultLabelWindow = 3
 
 const defaultConfidence = 0.8
 
@@ -225,7 +258,7 @@ func LoadRules(fsys fs.FS, patterns ...string) ([]Rule, error) {
 			errs = append(errs, fmt.Errorf("rule file %s: %w", file, err))
 			continue
 		}
-		fileRules, fileErrs := parseRuleFile(file, data)
+		fileRules, fileErrs := parseRuleFileSafely(file, data)
 		errs = append(errs, fileErrs...)
 		for _, r := range fileRules {
 			if first, dup := seen[r.ID]; dup {
@@ -250,6 +283,18 @@ func lineOf(msg string, fallback int) int {
 		}
 	}
 	return fallback
+}
+
+// parseRuleFileSafely turns a panic in the YAML decoder, which hostile
+// input must never cause but a third-party parser cannot promise, into an
+// error for that file.
+func parseRuleFileSafely(file string, data []byte) (rules []Rule, errs []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rules, errs = nil, []error{&RuleError{File: file, Line: 1, Msg: fmt.Sprintf("YAML decoder failed: %v", p)}}
+		}
+	}()
+	return parseRuleFile(file, data)
 }
 
 func parseRuleFile(file string, data []byte) ([]Rule, []error) {
@@ -303,7 +348,7 @@ func ruleKeys(where string) []string {
 	case "policy":
 		return []string{"file", "quote"}
 	case "context":
-		return []string{"any", "none", "window"}
+		return []string{"any", "none", "window", "labels", "label_window"}
 	case "exceptions":
 		return []string{"phrases", "authors", "domains"}
 	case "examples":
@@ -383,7 +428,8 @@ func parseRule(file string, n *yaml.Node) (Rule, []error) {
 				report(lineOf(msg, n.Line), strings.TrimSpace(yamlLine.ReplaceAllString(msg, "")))
 			}
 		} else {
-			report(n.Line, err.Error())
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			report(lineOf(msg, n.Line), yamlLine.ReplaceAllString(msg, ""))
 		}
 		return r, errs
 	}
@@ -400,6 +446,9 @@ func parseRule(file string, n *yaml.Node) (Rule, []error) {
 	}
 	if r.Context.Window == 0 {
 		r.Context.Window = DefaultContextWindow
+	}
+	if r.Context.LabelWindow == 0 {
+		r.Context.LabelWindow = DefaultLabelWindow
 	}
 
 	switch {
@@ -459,6 +508,9 @@ func parseRule(file string, n *yaml.Node) (Rule, []error) {
 	}
 	if len(r.Keywords) == 0 && r.Pattern == "" && r.Validator == "" {
 		report(n.Line, "needs keywords, a pattern or a validator")
+	}
+	if r.Context.LabelWindow < 0 {
+		report(lineOfKey("context"), fmt.Sprintf("negative label window %d", r.Context.LabelWindow))
 	}
 	if r.Context.Window < 0 {
 		report(lineOfKey("context"), fmt.Sprintf("negative context window %d", r.Context.Window))

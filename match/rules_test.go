@@ -134,6 +134,8 @@ func TestLoadRulesFileErrors(t *testing.T) {
 			"r.yaml:2: rule conduct.x: unknown placeholder {evidence} in explanation"},
 		{"example key", "rules:\n  - id: conduct.x\n    category: conduct\n    severity: low\n    description: d\n    policy: {file: f, quote: q}\n    keywords: [k]\n    examples:\n      match:\n        - {txt: hello}\n",
 			`r.yaml:10: rule conduct.x: unknown key "example.txt"`},
+		{"example shape", "rules:\n  - id: conduct.x\n    category: conduct\n    severity: low\n    description: d\n    policy: {file: f, quote: q}\n    keywords: [k]\n    examples:\n      match:\n        - [a, b]\n",
+			"r.yaml:10: rule conduct.x: an example is a string or a map"},
 		{"no examples", "rules:\n  - {id: conduct.x, category: conduct, severity: low, description: d, policy: {file: f, quote: q}, keywords: [k]}\n",
 			"r.yaml:2: rule conduct.x: needs at least one examples.match"},
 	}
