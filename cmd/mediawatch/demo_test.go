@@ -39,7 +39,9 @@ func TestDemoShowsAlerts(t *testing.T) {
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"demo", "--http", "127.0.0.1:0", "--data-dir", t.TempDir()}, &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"demo", "--http", "127.0.0.1:0", "--data-dir", t.TempDir()}, &stdout, &stderr)
+	}()
 
 	dashboard := regexp.MustCompile(`dashboard  (http://\S+)`)
 	alertLine := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  \S+ +(umc-utrecht|uz-leuven) +(patient_data|logo_misuse|misinformation|conduct) `)
