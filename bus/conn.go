@@ -73,7 +73,10 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Conn, error) {
 		nats.ConnectHandler(func(*nats.Conn) { connected.Set(1) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			connected.Set(0)
-			logger.Warn("nats disconnected", "err", err)
+			// A nil error is our own Close at shutdown, not an outage.
+			if err != nil {
+				logger.Warn("nats disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			connected.Set(1)

@@ -1,0 +1,96 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/mediawatch/mediawatch/app"
+	"github.com/mediawatch/mediawatch/bus"
+	"github.com/mediawatch/mediawatch/config"
+	"github.com/mediawatch/mediawatch/demo"
+	"github.com/mediawatch/mediawatch/ingest"
+	"github.com/mediawatch/mediawatch/mention"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BenchmarkPipeline measures the match stage end to end on the demo corpus:
+// mentions published on MENTIONS → matched → indexed in Bleve → alerts
+// acknowledged by JetStream → mentions acknowledged. It reports items/s and
+// the heap in use afterwards.
+func BenchmarkPipeline(b *testing.B) {
+	var corpus []mention.Mention
+	for _, f := range demo.Feeds() {
+		body, err := os.ReadFile(filepath.Join("..", "demo", "feeds", filepath.FromSlash(f.Path)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		parsed, err := ingest.ParseFeed(body, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		corpus = append(corpus, ingest.Normalise(ingest.FeedSpec{ID: f.ID, URL: "http://demo.invalid" + f.Path, Source: f.Source}, parsed, time.Now())...)
+	}
+	cfg := config.Default()
+	cfg.DataDir = b.TempDir()
+	cfg.NATS.Listen, cfg.NATS.StoreDir, cfg.Index.Path = "127.0.0.1:-1", "", ""
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Feeds = nil
+	a, err := app.New(app.Options{Config: cfg, Version: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	<-a.Ready()
+	conn, err := bus.Connect(ctx, bus.ConnectOptions{URL: a.NATSURL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	consumer, err := conn.JS.Consumer(ctx, bus.StreamMentions, "match")
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		m := corpus[i%len(corpus)]
+		m.ID = fmt.Sprintf("%s-%d", m.ID, i)
+		m.Fetched = time.Now()
+		data, _ := json.Marshal(m)
+		if _, err := conn.JS.PublishAsync(mention.Subject(m.Source), data, jetstream.WithMsgID(m.ID)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-conn.JS.PublishAsyncComplete()
+	for {
+		info, err := consumer.Info(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "items/s")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+}
