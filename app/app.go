@@ -131,8 +131,8 @@ func (a *App) Matcher() *match.Matcher { return a.matcher.Load() }
 // Registry returns the metrics registry.
 func (a *App) Registry() *prometheus.Registry { return a.registry }
 
-// Ready is closed once every stage runs; HTTPAddr and NATSURL are valid from
-// then on.
+// Ready is closed once every stage runs; HTTPAddr, NATSURL and PollNow are
+// valid from then on.
 func (a *App) Ready() <-chan struct{} { return a.ready }
 
 // HTTPAddr is the address the HTTP server listens on.
@@ -183,7 +183,7 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 //  6. index.
 //
 // Upstream stages stop first so nothing downstream is cut off mid-item.
-func (a *App) Run(ctx context.Context) (err error) {
+func (a *App) Run(ctx context.Context) error {
 	cfg := a.cfg
 	log := a.logger
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -311,44 +311,16 @@ func (a *App) Run(ctx context.Context) (err error) {
 	defer stopPipe()
 	defer stopFollow()
 
-	var (
-		wg     sync.WaitGroup
-		errMu  sync.Mutex
-		runErr error
-	)
-	fail := func(stage string, err error) {
-		if err == nil {
-			return
-		}
-		errMu.Lock()
-		defer errMu.Unlock()
-		runErr = errors.Join(runErr, fmt.Errorf("%s: %w", stage, err))
-	}
-	stageDone := map[string]chan struct{}{"http": make(chan struct{}), "ingest": make(chan struct{}), "match": make(chan struct{}), "follow": make(chan struct{})}
-	// A stage that dies on its own takes the daemon down: a half-running
-	// daemon that looks alive is worse than a restart by the supervisor.
-	dead := make(chan struct{}, 4)
-	start := func(name string, run func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(stageDone[name])
-			err := run()
-			fail(name, err)
-			if err != nil {
-				dead <- struct{}{}
-			}
-		}()
-	}
-	start("http", func() error {
+	stages := stageGroup{died: make(chan string, 4)}
+	httpDone := stages.start("http", func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	start("follow", func() error { return recent.Follow(followCtx, conn, 7*24*time.Hour, log) })
-	start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
-	start("ingest", func() error { return sched.Run(schedCtx) })
+	followDone := stages.start("follow", func() error { return recent.Follow(followCtx, conn, 7*24*time.Hour, log) })
+	matchDone := stages.start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
+	ingestDone := stages.start("ingest", func() error { return sched.Run(schedCtx) })
 
 	log.Info("mediawatch running", "version", a.version, "http", a.httpAddr, "nats", natsURL,
 		"feeds", len(cfg.Feeds), "rules", len(a.Matcher().Rules()), "data_dir", cfg.DataDir)
@@ -356,23 +328,60 @@ func (a *App) Run(ctx context.Context) (err error) {
 
 	select {
 	case <-ctx.Done():
-	case <-dead:
-		log.Error("a stage stopped unexpectedly; shutting down")
+	case name := <-stages.died:
+		log.Error("a stage stopped unexpectedly; shutting down", "stage", name)
 	}
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
-		fail("http shutdown", err)
+		stages.fail("http shutdown", err)
 	}
-	<-stageDone["http"]
+	<-httpDone
 	stopSched()
-	<-stageDone["ingest"]
+	<-ingestDone
 	stopPipe()
-	<-stageDone["match"]
+	<-matchDone
 	stopFollow()
-	wg.Wait()
-	return runErr
+	<-followDone
+	return stages.err()
+}
+
+// stageGroup runs the long-lived stages of a daemon, each in its own
+// goroutine, and collects their errors. A stage that returns an error on its
+// own is reported on died: a half-running daemon that looks alive is worse
+// than a restart by the supervisor.
+type stageGroup struct {
+	mu   sync.Mutex
+	errs error
+	died chan string // buffered: a stage never blocks on reporting
+}
+
+func (g *stageGroup) start(name string, run func() error) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := run(); err != nil {
+			g.fail(name, err)
+			select {
+			case g.died <- name:
+			default:
+			}
+		}
+	}()
+	return done
+}
+
+func (g *stageGroup) fail(stage string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.errs = errors.Join(g.errs, fmt.Errorf("%s: %w", stage, err))
+}
+
+func (g *stageGroup) err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.errs
 }
 
 // inDir makes the rule errors of a user rule directory name the file by its

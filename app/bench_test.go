@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -13,8 +11,6 @@ import (
 	"github.com/mediawatch/mediawatch/app"
 	"github.com/mediawatch/mediawatch/bus"
 	"github.com/mediawatch/mediawatch/config"
-	"github.com/mediawatch/mediawatch/demo"
-	"github.com/mediawatch/mediawatch/ingest"
 	"github.com/mediawatch/mediawatch/mention"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -25,16 +21,8 @@ import (
 // the heap in use afterwards.
 func BenchmarkPipeline(b *testing.B) {
 	var corpus []mention.Mention
-	for _, f := range demo.Feeds() {
-		body, err := os.ReadFile(filepath.Join("..", "demo", "feeds", filepath.FromSlash(f.Path)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		parsed, err := ingest.ParseFeed(body, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		corpus = append(corpus, ingest.Normalise(ingest.FeedSpec{ID: f.ID, URL: "http://demo.invalid" + f.Path, Source: f.Source}, parsed, time.Now())...)
+	for _, it := range demoCorpus(b) {
+		corpus = append(corpus, it.mention)
 	}
 	cfg := config.Default()
 	cfg.DataDir = b.TempDir()

@@ -14,6 +14,7 @@ import (
 	"github.com/mediawatch/mediawatch/demo"
 	"github.com/mediawatch/mediawatch/ingest"
 	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/mention"
 )
 
 // TestDemoCorpusDetection runs the shipped rules over the demo corpus and
@@ -38,46 +39,37 @@ func TestDemoCorpusDetection(t *testing.T) {
 	}
 	var hardNegativeHits, missedNumbers []string
 	items := 0
-	for _, f := range demo.Feeds() {
-		body, err := os.ReadFile(filepath.Join("..", "demo", "feeds", filepath.FromSlash(f.Path)))
-		if err != nil {
-			t.Fatal(err)
+	for _, it := range demoCorpus(t) {
+		f, m := it.feed, it.mention
+		items++
+		label, labelled := labels[key{f.ID, m.GUID}]
+		res := matcher.Match(&m)
+		var predicted []string
+		for _, fd := range res.Findings {
+			if len(fd.Institutions) > 0 && !slices.Contains(predicted, fd.Category) {
+				predicted = append(predicted, fd.Category)
+			}
 		}
-		parsed, err := ingest.ParseFeed(body, "")
-		if err != nil {
-			t.Fatalf("%s: %v", f.ID, err)
+		for _, c := range match.Categories {
+			want := labelled && label.Category == c
+			got := slices.Contains(predicted, c)
+			switch {
+			case want && got:
+				perCategory[c].tp++
+			case got:
+				perCategory[c].fp++
+				t.Logf("false positive %-14s %s/%s: %s", c, f.ID, m.GUID, firstLine(m.Title+" "+m.Text))
+			case want:
+				perCategory[c].fn++
+				t.Logf("missed         %-14s %s/%s: %s", c, f.ID, m.GUID, label.Note)
+			}
 		}
-		for _, m := range ingest.Normalise(ingest.FeedSpec{ID: f.ID, URL: "http://demo.invalid" + f.Path, Source: f.Source}, parsed, time.Now()) {
-			items++
-			label, labelled := labels[key{f.ID, m.GUID}]
-			res := matcher.Match(&m)
-			var predicted []string
-			for _, fd := range res.Findings {
-				if len(fd.Institutions) > 0 && !slices.Contains(predicted, fd.Category) {
-					predicted = append(predicted, fd.Category)
-				}
-			}
-			for _, c := range match.Categories {
-				want := labelled && label.Category == c
-				got := slices.Contains(predicted, c)
-				switch {
-				case want && got:
-					perCategory[c].tp++
-				case got:
-					perCategory[c].fp++
-					t.Logf("false positive %-14s %s/%s: %s", c, f.ID, m.GUID, firstLine(m.Title+" "+m.Text))
-				case want:
-					perCategory[c].fn++
-					t.Logf("missed         %-14s %s/%s: %s", c, f.ID, m.GUID, label.Note)
-				}
-			}
-			if labelled && label.Category == "" && slices.Contains(predicted, match.CategoryPatientData) {
-				hardNegativeHits = append(hardNegativeHits, f.ID+"/"+m.GUID)
-			}
-			numbers := append(match.FindBSNs(m.Text), match.FindBelgianNNs(m.Text)...)
-			if labelled && label.Category == match.CategoryPatientData && len(numbers) > 0 && !slices.Contains(predicted, match.CategoryPatientData) {
-				missedNumbers = append(missedNumbers, f.ID+"/"+m.GUID)
-			}
+		if labelled && label.Category == "" && slices.Contains(predicted, match.CategoryPatientData) {
+			hardNegativeHits = append(hardNegativeHits, f.ID+"/"+m.GUID)
+		}
+		numbers := append(match.FindBSNs(m.Text), match.FindBelgianNNs(m.Text)...)
+		if labelled && label.Category == match.CategoryPatientData && len(numbers) > 0 && !slices.Contains(predicted, match.CategoryPatientData) {
+			missedNumbers = append(missedNumbers, f.ID+"/"+m.GUID)
 		}
 	}
 	t.Logf("demo corpus: %d items, %d labelled", items, len(labels))
@@ -91,6 +83,32 @@ func TestDemoCorpusDetection(t *testing.T) {
 	if len(hardNegativeHits) > 0 {
 		t.Errorf("hard negatives raised patient_data: %v", hardNegativeHits)
 	}
+}
+
+type demoItem struct {
+	feed    demo.Feed
+	mention mention.Mention
+}
+
+// demoCorpus reads and normalises every item of the demo corpus, in feed
+// order.
+func demoCorpus(tb testing.TB) []demoItem {
+	tb.Helper()
+	var items []demoItem
+	for _, f := range demo.Feeds() {
+		body, err := os.ReadFile(filepath.Join("..", "demo", "feeds", filepath.FromSlash(f.Path)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		parsed, err := ingest.ParseFeed(body, "")
+		if err != nil {
+			tb.Fatalf("%s: %v", f.ID, err)
+		}
+		for _, m := range ingest.Normalise(ingest.FeedSpec{ID: f.ID, URL: "http://demo.invalid" + f.Path, Source: f.Source}, parsed, time.Now()) {
+			items = append(items, demoItem{feed: f, mention: m})
+		}
+	}
+	return items
 }
 
 func ratio(a, b int) string {
