@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -288,6 +289,16 @@ func TestEndToEnd(t *testing.T) {
 	hitsBefore := fs.hits["/social.atom"].Load()
 	d.shutdown(t)
 
+	// The index is a view: rebuilt from the MENTIONS stream it holds every
+	// mention again.
+	n, err := app.Reindex(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("reindex: %v", err)
+	}
+	if n != 6 {
+		t.Errorf("reindex indexed %d mentions, want the 6 items of the test feeds", n)
+	}
+
 	// Restart on the same data dir and poll every feed again: the items come
 	// back in full, but nothing is published twice.
 	d2 := startDaemon(t, cfg)
@@ -310,6 +321,10 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("alert %s stored twice", a.alert.ID)
 		}
 		seen[a.alert.ID] = true
+	}
+	code, body = d2.get(t, "/api/search?q=dossier")
+	if code != http.StatusOK || !strings.Contains(body, "lange-dienst/5521") || !strings.Contains(body, `"total": 1`) {
+		t.Errorf("search after reindex and restart: %d %s", code, body)
 	}
 	// The dashboard's view is rebuilt from the stream after the restart.
 	eventually(t, "alert listed by the API after restart", func() error {

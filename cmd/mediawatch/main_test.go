@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -126,5 +129,40 @@ func TestFeedRejectsWhatIsNotAFeed(t *testing.T) {
 		if strings.Count(strings.TrimSpace(errOut), "\n") != 0 || errOut == "" {
 			t.Errorf("%s: want a one-line error, got %q", target, errOut)
 		}
+	}
+}
+
+func TestFeedWithNoItemsIsNotAnError(t *testing.T) {
+	code, out, errOut := runCmd(t, "feed", "testdata/empty.rss")
+	if code != 0 || out != "" || errOut != "" {
+		t.Fatalf("code %d, stdout %q, stderr %q: want 0 and no output", code, out, errOut)
+	}
+}
+
+// A URL on a private or loopback address is refused unless asked for, and
+// the server sees no request.
+func TestFeedURLGuard(t *testing.T) {
+	body, err := os.ReadFile("testdata/forum.atom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/atom+xml")
+		w.Write(body)
+	}))
+	defer srv.Close()
+
+	code, _, errOut := runCmd(t, "feed", srv.URL+"/feed.atom")
+	if code != 1 || !strings.Contains(errOut, "non-public address") || requests.Load() != 0 {
+		t.Errorf("loopback URL: code %d, stderr %q, %d requests: want refused before any request", code, errOut, requests.Load())
+	}
+	code, out, errOut := runCmd(t, "feed", "--allow-private", "--source", "forum", srv.URL+"/feed.atom")
+	if code != 0 || strings.Count(out, "\n") != 2 {
+		t.Errorf("--allow-private: code %d, stderr %q, output %q", code, errOut, out)
+	}
+	if !strings.Contains(out, `"source":"forum"`) {
+		t.Errorf("--source not applied: %s", out)
 	}
 }
