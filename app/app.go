@@ -37,6 +37,9 @@ type Options struct {
 	// Registry receives every metric; nil means a fresh registry with the Go
 	// and process collectors.
 	Registry *prometheus.Registry
+	// RulesPollInterval is how often the rule directories are checked for
+	// changes; 0 means DefaultRulesPollInterval.
+	RulesPollInterval time.Duration
 }
 
 // App is one mediawatch daemon.
@@ -46,6 +49,12 @@ type App struct {
 	version  string
 	registry *prometheus.Registry
 	matcher  atomic.Pointer[match.Matcher]
+
+	rulesPollInterval time.Duration
+	// reloadMu serialises reloads: a SIGHUP and a file change arriving
+	// together must not store their matchers out of order.
+	reloadMu    sync.Mutex
+	ruleMetrics *ruleMetrics
 
 	ready    chan struct{}
 	httpAddr string
@@ -68,11 +77,19 @@ func New(opts Options) (*App, error) {
 		reg = NewRegistry(opts.Version)
 	}
 	a := &App{cfg: opts.Config, logger: logger, version: opts.Version, registry: reg, ready: make(chan struct{})}
+	a.rulesPollInterval = opts.RulesPollInterval
+	if a.rulesPollInterval <= 0 {
+		a.rulesPollInterval = DefaultRulesPollInterval
+	}
 	m, err := LoadMatcher(opts.Config)
 	if err != nil {
 		return nil, err
 	}
+	if a.ruleMetrics, err = newRuleMetrics(reg); err != nil {
+		return nil, err
+	}
 	a.matcher.Store(m)
+	a.ruleMetrics.succeeded(len(m.Rules()), time.Now())
 	return a, nil
 }
 
@@ -96,33 +113,11 @@ func NewRegistry(version string) *prometheus.Registry {
 // directories, drops disabled ones and compiles them for the configured
 // institutions. Every problem is reported at once.
 func LoadMatcher(cfg *config.Config) (*match.Matcher, error) {
-	var errs []error
-	rules, err := match.LoadRules(match.DefaultRules(), "*.yaml")
+	rules, err := LoadRules(cfg)
 	if err != nil {
-		errs = append(errs, err)
+		return nil, err
 	}
-	for _, dir := range cfg.Rules.Dirs {
-		more, err := match.LoadRules(os.DirFS(dir), "*.yaml", "*.yml")
-		err = inDir(dir, err)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		rules = append(rules, more...)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	disabled := map[string]bool{}
-	for _, id := range cfg.Rules.Disable {
-		disabled[id] = true
-	}
-	kept := rules[:0]
-	for _, r := range rules {
-		if !disabled[r.ID] {
-			kept = append(kept, r)
-		}
-	}
-	return match.Compile(kept, cfg.Institutions)
+	return match.Compile(rules, cfg.Institutions)
 }
 
 // Matcher returns the rules in force.
@@ -177,10 +172,11 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 //
 //  1. HTTP server (stop taking requests; in-flight ones finish),
 //  2. scheduler (no new polls; in-flight polls finish and publish),
-//  3. pipeline (the batch in hand is indexed, alerted and acknowledged),
-//  4. publisher flush (everything published is on the server),
-//  5. NATS connection, then the embedded server,
-//  6. index.
+//  3. rule directory watcher (a reload in progress finishes),
+//  4. pipeline (the batch in hand is indexed, alerted and acknowledged),
+//  5. publisher flush (everything published is on the server),
+//  6. NATS connection, then the embedded server,
+//  7. index.
 //
 // Upstream stages stop first so nothing downstream is cut off mid-item.
 func (a *App) Run(ctx context.Context) error {
@@ -307,11 +303,13 @@ func (a *App) Run(ctx context.Context) error {
 	schedCtx, stopSched := stageCtx()
 	pipeCtx, stopPipe := stageCtx()
 	followCtx, stopFollow := stageCtx()
+	watchCtx, stopWatch := stageCtx()
 	defer stopSched()
 	defer stopPipe()
 	defer stopFollow()
+	defer stopWatch()
 
-	stages := stageGroup{died: make(chan string, 4)}
+	stages := stageGroup{died: make(chan string, 5)}
 	httpDone := stages.start("http", func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -321,6 +319,14 @@ func (a *App) Run(ctx context.Context) error {
 	followDone := stages.start("follow", func() error { return recent.Follow(followCtx, conn, 7*24*time.Hour, log) })
 	matchDone := stages.start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
 	ingestDone := stages.start("ingest", func() error { return sched.Run(schedCtx) })
+	watchDone := stages.start("rules", func() error {
+		watchRuleDirs(watchCtx, cfg.Rules.Dirs, a.rulesPollInterval, func() {
+			log.Info("rule files changed; reloading")
+			// ReloadRules logs the outcome and every problem itself.
+			_ = a.ReloadRules()
+		})
+		return nil
+	})
 
 	log.Info("mediawatch running", "version", a.version, "http", a.httpAddr, "nats", natsURL,
 		"feeds", len(cfg.Feeds), "rules", len(a.Matcher().Rules()), "data_dir", cfg.DataDir)
@@ -340,6 +346,8 @@ func (a *App) Run(ctx context.Context) error {
 	<-httpDone
 	stopSched()
 	<-ingestDone
+	stopWatch()
+	<-watchDone
 	stopPipe()
 	<-matchDone
 	stopFollow()

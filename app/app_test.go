@@ -88,7 +88,13 @@ type daemon struct {
 
 func startDaemon(t *testing.T, cfg *config.Config) *daemon {
 	t.Helper()
-	a, err := app.New(app.Options{Config: cfg, Version: "test"})
+	return startApp(t, app.Options{Config: cfg, Version: "test"})
+}
+
+// startApp is startDaemon with every option at hand.
+func startApp(t *testing.T, opts app.Options) *daemon {
+	t.Helper()
+	a, err := app.New(opts)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

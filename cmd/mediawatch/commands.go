@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mediawatch/mediawatch/app"
@@ -87,6 +89,29 @@ func runDaemon(ctx context.Context, cfg *config.Config, logger *slog.Logger, rea
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
+	// SIGHUP reloads the rules, as daemons conventionally do. Registered
+	// before the daemon runs, so a SIGHUP from the moment it is ready on
+	// never kills the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	hupDone := make(chan struct{})
+	defer func() { <-hupDone }()
+	hupCtx, stopHup := context.WithCancel(ctx)
+	defer stopHup()
+	go func() {
+		defer close(hupDone)
+		for {
+			select {
+			case <-hupCtx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading rules")
+				// ReloadRules logs the outcome and every problem itself.
+				_ = a.ReloadRules()
+			}
+		}
+	}()
 	if ready != nil {
 		go func() {
 			select {
@@ -292,5 +317,39 @@ func cmdReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	fmt.Fprintf(stdout, "reindexed %d mentions in %s\n", n, time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+func cmdRescan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("rescan", stderr)
+	cfgPath := fs.String("config", "", "config file (YAML); empty: built-in defaults")
+	since := fs.Duration("since", 0, "rescan the mentions stored in this last period, e.g. 24h (required)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *since <= 0 || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "mediawatch rescan: want --since DURATION (e.g. --since 72h) and no arguments")
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		fmt.Fprintln(stderr, "mediawatch:", err)
+		return 2
+	}
+	res, err := app.Rescan(ctx, cfg, *since, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "mediawatch rescan:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "rescanned %d mentions of the last %s: %d new alerts, %d already known", res.Mentions, *since, res.AlertsNew, res.AlertsKnown)
+	if res.Undecodable > 0 {
+		fmt.Fprintf(stdout, ", %d undecodable mentions skipped", res.Undecodable)
+	}
+	fmt.Fprintln(stdout)
 	return 0
 }

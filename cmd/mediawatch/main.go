@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -23,6 +24,9 @@ Usage:
   mediawatch demo    [--http ADDR] [--data-dir DIR]
   mediawatch check   [--config FILE]
   mediawatch feed    [--config FILE] [--reveal] [--allow-private] URL|FILE
+  mediawatch scan    [--config FILE] [--reveal] [FILE|-]
+  mediawatch rules   test|list [--config FILE]
+  mediawatch rescan  [--config FILE] --since DURATION
   mediawatch reindex [--config FILE]
   mediawatch version
 
@@ -31,13 +35,19 @@ Run 'mediawatch COMMAND --help' for the flags of a command.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runWithInput(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run dispatches a command line and returns the exit code.
+// run dispatches a command line that reads nothing from standard input and
+// returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithInput(ctx, args, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithInput dispatches a command line and returns the exit code.
+func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -52,6 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "feed":
 		return cmdFeed(ctx, rest, stdout, stderr)
+	case "scan":
+		return cmdScan(rest, stdin, stdout, stderr)
+	case "rules":
+		return cmdRules(rest, stdout, stderr)
+	case "rescan":
+		return cmdRescan(ctx, rest, stdout, stderr)
 	case "reindex":
 		return cmdReindex(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
