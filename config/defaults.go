@@ -98,14 +98,24 @@ func defaultInstitutions() []match.Institution {
 				"Wilhelmina Kinderziekenhuis", "Wilhelmina Children's Hospital"},
 			OfficialAccounts: []string{"UMC Utrecht", "@umcutrecht", "@UMCUtrecht", "umcutrecht", "WKZ"},
 			OfficialDomains:  []string{"umcutrecht.nl", "wkz.nl"},
+			ShortNames:       []string{"UMC"},
+			Places: []string{"Utrecht", "Utrechtse", "Uithof", "De Uithof", "Utrecht Science Park", "Leidsche Rijn",
+				"Zuilen", "Overvecht", "Nieuwegein", "Zeist", "Bunnik", "Houten", "Maarssen", "Rijnsweerd"},
+			OtherNames: []string{"Amsterdam UMC", "UMC Amsterdam", "UMC Groningen", "Maastricht UMC", "Maastricht UMC+",
+				"Radboud UMC", "Leiden UMC", "Erasmus UMC"},
 		},
 		{
 			ID:   "uz-leuven",
 			Name: "UZ Leuven",
+			// Pellenberg alone is also a village: only the campus counts.
 			Aliases: []string{"Universitaire Ziekenhuizen Leuven", "UZ Gasthuisberg", "Gasthuisberg",
-				"Pellenberg", "Universitair Ziekenhuis Leuven"},
+				"UZ Pellenberg", "campus Pellenberg", "ziekenhuis Pellenberg", "revalidatiecentrum Pellenberg",
+				"Universitair Ziekenhuis Leuven"},
 			OfficialAccounts: []string{"UZ Leuven", "@uzleuven", "uzleuven"},
 			OfficialDomains:  []string{"uzleuven.be"},
+			ShortNames:       []string{"UZ"},
+			Places:           []string{"Leuven", "Leuvense", "Heverlee", "Kessel-Lo", "Herent", "Wilsele", "Lubbeek", "Pellenberg"},
+			OtherNames:       []string{"UZ Gent", "UZ Brussel", "UZ Antwerpen", "UZA", "AZ Leuven"},
 		},
 	}
 }

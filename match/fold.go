@@ -1,7 +1,8 @@
 package match
 
 import (
-	"strings"
+	"encoding/binary"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 
@@ -13,13 +14,18 @@ import (
 // "PATIENT" and "patient" compare equal. Keywords, context words and
 // institution names are all compared in this form.
 func FoldString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	var buf [16]byte
-	for _, r := range s {
-		b.Write(foldRune(r, buf[:0]))
+	buf := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			buf = append(buf, asciiLower[c])
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		buf = foldRune(r, buf)
+		i += size
 	}
-	return b.String()
+	return string(buf)
 }
 
 // folded is a field in folded form together with the way back: every byte of
@@ -36,17 +42,60 @@ type folded struct {
 }
 
 func fold(s string) folded {
-	var b strings.Builder
-	b.Grow(len(s))
-	starts := make([]int32, 0, len(s))
-	ends := make([]int32, 0, len(s))
-	lastUnit := -1 // folded offset where the last emitting rune's bytes begin
+	text := foldAppend(nil, s)
+	starts, ends := foldOffsets(nil, nil, s)
+	return folded{text: string(text), origStart: starts, origEnd: ends}
+}
+
+// foldAppend appends the folded form of s to text. It is FoldString without
+// the allocation, for several fields sharing one buffer.
+func foldAppend(text []byte, s string) []byte {
+	text = slices.Grow(text, len(s))
+	for i := 0; i < len(s); {
+		// Eight ASCII bytes at a time: lower-case them in one word.
+		for i+8 <= len(s) {
+			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if w&highBits != 0 {
+				break
+			}
+			text = binary.LittleEndian.AppendUint64(text, lowerASCII8(w))
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		if c := s[i]; c < utf8.RuneSelf {
+			text = append(text, asciiLower[c])
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		text = foldRune(r, text)
+		i += size
+	}
+	return text
+}
+
+// foldOffsets appends to starts and ends the original byte range of every
+// byte foldAppend produces for s. Only the few fields where a rule finds
+// something need them.
+func foldOffsets(starts, ends []int32, s string) ([]int32, []int32) {
+	base := len(ends)
+	lastUnit := -1 // index in ends where the last emitting rune's bytes begin
 	var buf [16]byte
 	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			lastUnit = len(ends)
+			starts = append(starts, int32(i))
+			ends = append(ends, int32(i+1))
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		out := foldRune(r, buf[:0])
-		if len(out) == 0 {
-			if lastUnit >= 0 {
+		n := len(foldRune(r, buf[:0]))
+		if n == 0 {
+			if lastUnit >= base {
 				for j := lastUnit; j < len(ends); j++ {
 					ends[j] = int32(i + size)
 				}
@@ -54,20 +103,81 @@ func fold(s string) folded {
 			i += size
 			continue
 		}
-		lastUnit = b.Len()
-		b.Write(out)
-		for range out {
+		lastUnit = len(ends)
+		for range n {
 			starts = append(starts, int32(i))
 			ends = append(ends, int32(i+size))
 		}
 		i += size
 	}
-	return folded{text: b.String(), origStart: starts, origEnd: ends}
+	return starts, ends
 }
+
+const highBits = 0x8080808080808080
+
+// lowerASCII8 lower-cases the eight ASCII bytes of w: a byte gets 0x20
+// added when it is at least 'A' and at most 'Z'. Adding 0x80-'A' (0x3f)
+// sets a byte's high bit exactly when it is at least 'A', adding
+// 0x80-'Z'-1 (0x25) exactly when it is above 'Z'; no byte carries into the
+// next since every byte is below 0x80.
+func lowerASCII8(w uint64) uint64 {
+	const ones = 0x0101010101010101
+	geA := w + 0x3f*ones
+	gtZ := w + 0x25*ones
+	upper := geA &^ gtZ & highBits
+	return w | upper>>2
+}
+
+// asciiLower maps every ASCII byte to its lower-case form.
+var asciiLower = func() (t [utf8.RuneSelf]byte) {
+	for c := range t {
+		t[c] = byte(c)
+		if 'A' <= c && c <= 'Z' {
+			t[c] += 'a' - 'A'
+		}
+	}
+	return t
+}()
+
+// tabledRunes is where the precomputed folds end: Latin, combining marks,
+// Greek, Cyrillic, Armenian and Hebrew, the letters posts mostly use.
+const tabledRunes = 0x600
+
+// runeFolds holds the folded form of every rune below tabledRunes, computed
+// once by foldRuneSlow and never written again.
+var runeFolds = func() (t [tabledRunes]string) {
+	for r := range t {
+		t[r] = string(foldRuneSlow(rune(r), nil))
+	}
+	return t
+}()
 
 // foldRune appends the folded form of r to dst. Invalid UTF-8 bytes come in
 // as utf8.RuneError and fold to U+FFFD so offsets stay aligned.
 func foldRune(r rune, dst []byte) []byte {
+	if r < tabledRunes {
+		if r < utf8.RuneSelf {
+			return append(dst, asciiLower[r])
+		}
+		return append(dst, runeFolds[r]...)
+	}
+	if r >= 0x2000 && r < 0x2070 || r == '\uFEFF' || r == 'ẞ' {
+		return foldRuneSlow(r, dst) // typographic punctuation and spaces
+	}
+	// Most other runes (emoji, CJK, symbols) have no decomposition and are
+	// no combining mark: they fold to their lower case. Hangul syllables
+	// decompose algorithmically, which Properties does not report.
+	var tmp [utf8.UTFMax]byte
+	n := utf8.EncodeRune(tmp[:], r)
+	if (r < 0xAC00 || r > 0xD7A3) && norm.NFD.Properties(tmp[:n]).Decomposition() == nil && !unicode.Is(unicode.Mn, r) {
+		return utf8.AppendRune(dst, unicode.ToLower(r))
+	}
+	return foldRuneSlow(r, dst)
+}
+
+// foldRuneSlow is the definition of folding one rune; foldRune is its fast
+// path.
+func foldRuneSlow(r rune, dst []byte) []byte {
 	if r < utf8.RuneSelf {
 		if 'A' <= r && r <= 'Z' {
 			r += 'a' - 'A'
@@ -116,29 +226,6 @@ func foldRune(r rune, dst []byte) []byte {
 
 func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r)
-}
-
-// wordSpans returns the [start, end) offsets of every word (maximal run of
-// letters and digits) in s, for context windows.
-func wordSpans(s string) [][2]int {
-	spans := [][2]int{}
-	start := -1
-	for i, r := range s {
-		if isWordRune(r) {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		if start >= 0 {
-			spans = append(spans, [2]int{start, i})
-			start = -1
-		}
-	}
-	if start >= 0 {
-		spans = append(spans, [2]int{start, len(s)})
-	}
-	return spans
 }
 
 // wordBounded reports whether s[start:end] does not continue a word on either

@@ -3,6 +3,7 @@ package match
 import (
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestFoldString(t *testing.T) {
@@ -76,5 +77,40 @@ func TestWordBounded(t *testing.T) {
 		if got := wordBounded(tt.text, i, i+len(tt.phrase)); got != tt.want {
 			t.Errorf("wordBounded(%q, %q) = %v, want %v", tt.text, tt.phrase, got, tt.want)
 		}
+	}
+}
+
+// TestFoldRuneFastPath checks the tables and shortcuts of foldRune against
+// the definition for every rune.
+func TestFoldRuneFastPath(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if r >= 0xD800 && r <= 0xDFFF {
+			continue // surrogates are not runes of UTF-8 text
+		}
+		fast, slow := foldRune(r, nil), foldRuneSlow(r, nil)
+		if string(fast) != string(slow) {
+			t.Errorf("foldRune(%U) = %q, want %q", r, fast, slow)
+		}
+	}
+}
+
+func TestLowerASCII8(t *testing.T) {
+	for c := 0; c < 0x80; c++ {
+		for pos := 0; pos < 8; pos++ {
+			w := uint64(0x4142435a5b606162) // "ABCZ[`ab", reversed
+			w &^= 0xff << (8 * pos)
+			w |= uint64(c) << (8 * pos)
+			got := lowerASCII8(w)
+			for i := 0; i < 8; i++ {
+				in, out := byte(w>>(8*i)), byte(got>>(8*i))
+				if out != asciiLower[in] {
+					t.Fatalf("lowerASCII8(%#x) byte %d: %q → %q, want %q", w, i, in, out, asciiLower[in])
+				}
+			}
+		}
+	}
+	long := "Het UMC Utrecht, PATIËNT op KAMER 12 — Straße \xff ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`{|}~ 0123456789"
+	if got, want := string(foldAppend(nil, long)), FoldString(long); got != want {
+		t.Errorf("foldAppend = %q, want %q", got, want)
 	}
 }

@@ -264,32 +264,3 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
-
-func BenchmarkMatch(b *testing.B) {
-	m := defaultMatcher(b)
-	var mentions []*mention.Mention
-	for _, c := range loadMentionCases(b) {
-		mentions = append(mentions, c.toMention())
-	}
-	// Long, mostly harmless news items dominate real traffic.
-	article := strings.Repeat("Het UMC Utrecht opent dit jaar een nieuwe polikliniek voor kinderen, meldt de krant. "+
-		"Artsen en verpleegkundigen van het WKZ werken daarin samen met UZ Leuven aan onderzoek naar zeldzame ziekten. ", 20)
-	mentions = append(mentions, &mention.Mention{Title: "Nieuwe polikliniek", Text: article, Author: "Redactie", FeedTitle: "DUIC"})
-	var size int64
-	for _, mn := range mentions {
-		size += int64(len(mn.Text) + len(mn.Title) + len(mn.Author) + len(mn.FeedTitle) + len(mn.URL))
-		for _, l := range mn.Links {
-			size += int64(len(l))
-		}
-		for _, md := range mn.Media {
-			size += int64(len(md.Alt))
-		}
-	}
-	b.SetBytes(size)
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, mn := range mentions {
-			m.Match(mn)
-		}
-	}
-}

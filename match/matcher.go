@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mediawatch/mediawatch/mention"
 )
@@ -50,13 +51,33 @@ type Result struct {
 type Matcher struct {
 	rules        []compiledRule // sorted by id
 	institutions []compiledInstitution
-	instPhrases  *phraseSet
-	rulePhrases  *phraseSet
+	// phrases holds every institution form and every rule word.
+	phrases *phraseSet
+	uses    []phraseUse // by phrase id
+	// unkeyed are the rules without keywords, which every field they look
+	// at may trigger.
+	unkeyed []int32
+	// literals holds the required literals and the prefixes of every
+	// pattern (see pattern), literalRules and prefixRules the rules each
+	// is a literal or a prefix of, by id.
+	literals     *phraseSet
+	literalRules [][]int32
+	prefixRules  [][]int32
+	// scratch recycles the buffers of Match.
+	scratch sync.Pool
+}
+
+// phraseUse says what a hit of one phrase starts: the institutions it
+// names, the rules it is a keyword of and the rules it silences.
+type phraseUse struct {
+	names     []int32
+	keywordOf []int32
+	silences  []int32
 }
 
 type compiledInstitution struct {
 	Institution
-	names    []int // phrase ids in instPhrases of name, aliases and handles
+	names    []int // phrase ids of name, aliases and handles
 	forms    []string
 	accounts []string // folded, without leading '@'
 	domains  []string
@@ -72,10 +93,13 @@ type phraseRef struct {
 
 type compiledRule struct {
 	Rule
+	index     int // in Matcher.rules
 	insts     []int
 	fields    []string
+	fieldSet  fieldKinds
+	minDigits int // a field with fewer digits holds no number for the validator
 	keywords  []phraseRef
-	pattern   *regexp.Regexp
+	pattern   *pattern
 	ctxAny    []phraseRef
 	ctxNone   []phraseRef
 	ctxLabels []phraseRef
@@ -87,7 +111,7 @@ type compiledRule struct {
 // Compile checks the rules against the institutions and builds a Matcher.
 // Every problem is reported, joined; rule problems are *RuleError.
 func Compile(rules []Rule, institutions []Institution) (*Matcher, error) {
-	m := &Matcher{instPhrases: newPhraseSet(), rulePhrases: newPhraseSet()}
+	m := &Matcher{phrases: newPhraseSet()}
 	var errs []error
 
 	insts := make([]Institution, len(institutions))
@@ -114,7 +138,7 @@ func Compile(rules []Rule, institutions []Institution) (*Matcher, error) {
 		}
 		ci := compiledInstitution{Institution: in, forms: institutionForms(in)}
 		for _, f := range ci.forms {
-			ci.names = append(ci.names, m.instPhrases.add(f))
+			ci.names = append(ci.names, m.phrases.add(f))
 		}
 		for _, a := range in.OfficialAccounts {
 			if a = accountKey(a); a != "" {
@@ -151,7 +175,60 @@ func Compile(rules []Rule, institutions []Institution) (*Matcher, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	m.index()
 	return m, nil
+}
+
+// index builds the phrase automaton and the tables that lead from a phrase
+// hit to the institutions and rules it concerns.
+func (m *Matcher) index() {
+	m.phrases.build()
+	m.uses = make([]phraseUse, len(m.phrases.phrases))
+	for i, in := range m.institutions {
+		for _, id := range in.names {
+			m.uses[id].names = appendOnce(m.uses[id].names, int32(i))
+		}
+	}
+	m.literals = &phraseSet{ids: map[string]int{}, anywhere: true}
+	for ri := range m.rules {
+		r := &m.rules[ri]
+		r.index = ri
+		if r.pattern != nil {
+			for _, lit := range r.pattern.literals {
+				id := m.literals.add(lit)
+				for id >= len(m.literalRules) {
+					m.literalRules = append(m.literalRules, nil)
+					m.prefixRules = append(m.prefixRules, nil)
+				}
+				m.literalRules[id] = appendOnce(m.literalRules[id], int32(ri))
+			}
+			for _, prefix := range r.pattern.prefixList {
+				id := m.literals.add(prefix)
+				for id >= len(m.literalRules) {
+					m.literalRules = append(m.literalRules, nil)
+					m.prefixRules = append(m.prefixRules, nil)
+				}
+				m.prefixRules[id] = appendOnce(m.prefixRules[id], int32(ri))
+			}
+		}
+		for _, kw := range r.keywords {
+			m.uses[kw.id].keywordOf = appendOnce(m.uses[kw.id].keywordOf, int32(ri))
+		}
+		for _, id := range r.excPhrase {
+			m.uses[id].silences = appendOnce(m.uses[id].silences, int32(ri))
+		}
+		if len(r.keywords) == 0 {
+			m.unkeyed = append(m.unkeyed, int32(ri))
+		}
+	}
+	m.literals.build()
+}
+
+func appendOnce(list []int32, v int32) []int32 {
+	if slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
 }
 
 func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, error) {
@@ -164,10 +241,13 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 		cr.fields = defaultFields()
 	}
 	for _, f := range cr.fields {
-		if !slices.Contains(ruleFields(), f) {
+		k := fieldKindOf(f)
+		if k == 0 {
 			fail("unknown field %q", f)
 		}
+		cr.fieldSet |= k
 	}
+	cr.minDigits = validatorMinDigits(r.Validator)
 	if len(r.Institutions) == 0 {
 		for i := range m.institutions {
 			cr.insts = append(cr.insts, i)
@@ -236,11 +316,11 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 		if len(alts) == 0 {
 			expansion = `[^\x00-\x{10FFFF}]` // no institution: matches nothing
 		}
-		re, err := regexp.Compile(strings.ReplaceAll(r.Pattern, institutionToken, expansion))
+		pat, err := compilePattern(strings.ReplaceAll(r.Pattern, institutionToken, expansion))
 		if err != nil {
 			fail("bad pattern: %v", err)
 		}
-		cr.pattern = re
+		cr.pattern = pat
 	}
 	if len(cr.keywords) == 0 && r.Pattern == "" && r.Validator == "" {
 		fail("needs keywords, a pattern or a validator")
@@ -257,7 +337,7 @@ func (m *Matcher) expandWords(words []string, insts []int) []phraseRef {
 		if strings.TrimSpace(FoldString(w)) == "" {
 			return
 		}
-		id := m.rulePhrases.add(w)
+		id := m.phrases.add(w)
 		if !seen[id] {
 			seen[id] = true
 			refs = append(refs, phraseRef{id: id, word: w, inst: inst})
@@ -306,16 +386,29 @@ func normDomain(d string) string {
 
 // onDomain reports whether rawURL's host is one of domains or a subdomain.
 func onDomain(rawURL string, domains []string) bool {
-	if rawURL == "" || len(domains) == 0 {
+	if len(domains) == 0 {
 		return false
+	}
+	host, ok := hostOf(rawURL)
+	return ok && hostOnDomain(host, domains)
+}
+
+// hostOf returns the lower-case host of rawURL without a trailing dot, and
+// false for an empty or unparsable URL or one without a host.
+func hostOf(rawURL string) (string, bool) {
+	if rawURL == "" {
+		return "", false
 	}
 	u, err := url.Parse(strings.TrimSpace(rawURL))
 	if err != nil || u.Hostname() == "" {
-		return false
+		return "", false
 	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	return strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), true
+}
+
+func hostOnDomain(host string, domains []string) bool {
 	for _, d := range domains {
-		if host == d || strings.HasSuffix(host, "."+d) {
+		if host == d || (len(host) > len(d) && strings.HasSuffix(host, d) && host[len(host)-len(d)-1] == '.') {
 			return true
 		}
 	}
@@ -347,49 +440,6 @@ func isAccount(name string, accounts []string) bool {
 	return false
 }
 
-// field is one string of a mention being matched, analysed lazily.
-type field struct {
-	name  string // as reported: text, links[2], media[0].alt
-	kind  string // as named in rules: text, links, media_alt
-	order int
-	text  string
-
-	folded   folded
-	words    [][2]int // folded offsets of each word, computed on first use
-	ruleHits map[int][]span
-	scanned  bool
-}
-
-func (f *field) hits(p *phraseSet) map[int][]span {
-	if !f.scanned {
-		f.ruleHits = p.scan(f.folded.text)
-		f.scanned = true
-	}
-	return f.ruleHits
-}
-
-func mentionFields(mn *mention.Mention) []*field {
-	var fs []*field
-	add := func(name, kind, text string) {
-		if strings.TrimSpace(text) == "" {
-			return
-		}
-		fs = append(fs, &field{name: name, kind: kind, order: len(fs), text: text, folded: fold(text)})
-	}
-	add(FieldText, FieldText, mn.Text)
-	add(FieldTitle, FieldTitle, mn.Title)
-	add(FieldAuthor, FieldAuthor, mn.Author)
-	add(FieldFeedTitle, FieldFeedTitle, mn.FeedTitle)
-	add(FieldURL, FieldURL, mn.URL)
-	for i, l := range mn.Links {
-		add("links["+strconv.Itoa(i)+"]", FieldLinks, l)
-	}
-	for i, md := range mn.Media {
-		add("media["+strconv.Itoa(i)+"].alt", FieldMediaAlt, md.Alt)
-	}
-	return fs
-}
-
 // Rules returns the compiled rules sorted by id.
 func (m *Matcher) Rules() []Rule {
 	out := make([]Rule, len(m.rules))
@@ -397,291 +447,6 @@ func (m *Matcher) Rules() []Rule {
 		out[i] = r.Rule.clone()
 	}
 	return out
-}
-
-// detect returns which institutions the mention mentions, indexed like
-// m.institutions. The feed title does not count: for the search and tag
-// feeds mediawatch polls it names the query, so every item would mention
-// whatever was searched for.
-func (m *Matcher) detect(fields []*field) []bool {
-	found := make([]bool, len(m.institutions))
-	for _, f := range fields {
-		if f.kind == FieldFeedTitle {
-			continue
-		}
-		hits := m.instPhrases.scan(f.folded.text)
-		for i, in := range m.institutions {
-			if found[i] {
-				continue
-			}
-			for _, id := range in.names {
-				if len(hits[id]) > 0 {
-					found[i] = true
-					break
-				}
-			}
-			if !found[i] && (f.kind == FieldURL || f.kind == FieldLinks) && onDomain(f.text, in.domains) {
-				found[i] = true
-			}
-		}
-	}
-	return found
-}
-
-// Match runs every rule over the mention.
-func (m *Matcher) Match(mn *mention.Mention) Result {
-	var res Result
-	if mn == nil {
-		return res
-	}
-	fields := mentionFields(mn)
-	detected := m.detect(fields)
-	for i, d := range detected {
-		if d {
-			res.Institutions = append(res.Institutions, m.institutions[i].ID)
-		}
-	}
-	slices.Sort(res.Institutions)
-
-	type ordered struct {
-		Finding
-		order int
-	}
-	var found []ordered
-	for ri := range m.rules {
-		r := &m.rules[ri]
-		concerned := m.concerned(r, mn, fields, detected)
-		if concerned == nil {
-			continue
-		}
-		for _, f := range fields {
-			if !slices.Contains(r.fields, f.kind) {
-				continue
-			}
-			for _, fd := range m.matchField(r, f, concerned) {
-				found = append(found, ordered{fd, f.order})
-			}
-		}
-	}
-	slices.SortStableFunc(found, func(a, b ordered) int {
-		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.Start, b.Start),
-			cmp.Compare(a.End, b.End), cmp.Compare(a.Rule, b.Rule))
-	})
-	for _, o := range found {
-		res.Findings = append(res.Findings, o.Finding)
-	}
-	return res
-}
-
-// concerned decides whether rule r may fire on the mention at all and, if
-// so, returns the institutions (indices, possibly empty but non-nil) its
-// findings concern.
-func (m *Matcher) concerned(r *compiledRule, mn *mention.Mention, fields []*field, detected []bool) []int {
-	insts := []int{}
-	for _, i := range r.insts {
-		if detected[i] {
-			insts = append(insts, i)
-		}
-	}
-	if r.RequiresInstitution && len(insts) == 0 {
-		return nil
-	}
-	for _, a := range r.excAuthor {
-		if a != "" && (accountKey(mn.Author) == a || accountKey(mn.FeedTitle) == a) {
-			return nil
-		}
-	}
-	if onDomain(mn.URL, r.excDomain) {
-		return nil
-	}
-	if len(r.excPhrase) > 0 {
-		for _, f := range fields {
-			hits := f.hits(m.rulePhrases)
-			for _, id := range r.excPhrase {
-				if len(hits[id]) > 0 {
-					return nil
-				}
-			}
-		}
-	}
-	if r.Author == AuthorNonOfficial {
-		check := insts
-		if len(check) == 0 {
-			check = r.insts
-		}
-		var unofficial []int
-		for _, i := range check {
-			in := &m.institutions[i]
-			official := isAccount(mn.Author, in.accounts) || isAccount(mn.FeedTitle, in.accounts) ||
-				onDomain(mn.URL, in.domains) || onDomain(mn.FeedURL, in.domains)
-			if !official {
-				unofficial = append(unofficial, i)
-			}
-		}
-		if len(unofficial) == 0 {
-			return nil
-		}
-		if len(insts) > 0 {
-			insts = unofficial
-		}
-	}
-	return insts
-}
-
-// matchField returns the findings of rule r in one field.
-func (m *Matcher) matchField(r *compiledRule, f *field, concerned []int) []Finding {
-	var words []string
-	var kwSpans []span
-	if len(r.keywords) > 0 {
-		hits := f.hits(m.rulePhrases)
-		for _, kw := range r.keywords {
-			if len(hits[kw.id]) == 0 || !concerns(concerned, kw.inst) {
-				continue
-			}
-			words = append(words, kw.word)
-			kwSpans = append(kwSpans, hits[kw.id]...)
-		}
-		if len(kwSpans) == 0 {
-			return nil
-		}
-	}
-
-	var candidates []span
-	switch {
-	case r.pattern != nil:
-		for _, loc := range r.pattern.FindAllStringIndex(f.text, -1) {
-			if loc[0] == loc[1] {
-				continue
-			}
-			if r.Validator != "" && !validSpan(r.Validator, f.text, loc[0], loc[1]) {
-				continue
-			}
-			candidates = append(candidates, span{loc[0], loc[1]})
-		}
-	case r.Validator != "":
-		for _, sp := range validatorFinder(r.Validator)(f.text) {
-			candidates = append(candidates, span{sp[0], sp[1]})
-		}
-	default:
-		// The keywords are the evidence: the longest of overlapping
-		// occurrences ("stiekem opgenomen" over "opgenomen") wins.
-		slices.SortFunc(kwSpans, func(a, b span) int {
-			return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(b.end, a.end))
-		})
-		last := -1
-		for _, sp := range kwSpans {
-			if sp.start < last {
-				continue
-			}
-			start, end := f.folded.toOrig(sp.start, sp.end)
-			if start < end {
-				candidates = append(candidates, span{start, end})
-			}
-			last = sp.end
-		}
-	}
-
-	var out []Finding
-	for _, c := range candidates {
-		ctxWords, ok := m.checkContext(r, f, c, concerned)
-		if !ok {
-			continue
-		}
-		fired := slices.Concat(words, ctxWords)
-		slices.Sort(fired)
-		fired = slices.Compact(fired)
-		fd := Finding{
-			Category:   r.Category,
-			Rule:       r.ID,
-			Severity:   r.Severity,
-			Confidence: r.Confidence,
-			Field:      f.name,
-			Start:      c.start,
-			End:        c.end,
-			Evidence:   f.text[c.start:c.end],
-			Words:      fired,
-			Sensitive:  r.Sensitive,
-		}
-		for _, i := range concerned {
-			fd.Institutions = append(fd.Institutions, m.institutions[i].ID)
-		}
-		fd.Explanation = m.explain(r, fd)
-		out = append(out, fd)
-	}
-	return out
-}
-
-// concerns reports whether a rule word standing for institution inst (-1:
-// none) counts for a finding about the concerned institutions: the name of
-// an institution the finding is not about is no evidence for it.
-func concerns(concerned []int, inst int) bool {
-	return inst < 0 || slices.Contains(concerned, inst)
-}
-
-// checkContext applies the rule's context words around the original span c
-// and returns the context words that fired.
-func (m *Matcher) checkContext(r *compiledRule, f *field, c span, concerned []int) ([]string, bool) {
-	if len(r.ctxAny) == 0 && len(r.ctxNone) == 0 && len(r.ctxLabels) == 0 {
-		return nil, true
-	}
-	fs, fe := f.folded.toFolded(c.start, c.end)
-	if f.words == nil {
-		f.words = wordSpans(f.folded.text)
-	}
-	words := f.words
-	first := slices.IndexFunc(words, func(w [2]int) bool { return w[1] > fs })
-	if first < 0 {
-		first = len(words)
-	}
-	last := first - 1
-	for last+1 < len(words) && words[last+1][0] < fe {
-		last++
-	}
-	lo, hi := fs, fe
-	if n := len(words); n > 0 {
-		if from := max(first-r.Context.Window, 0); from < n {
-			lo = min(lo, words[from][0])
-		}
-		if to := min(last+r.Context.Window, n-1); to >= 0 {
-			hi = max(hi, words[to][1])
-		}
-	}
-	hits := f.hits(m.rulePhrases)
-	withinSpan := func(ref phraseRef, lo, hi int) bool {
-		for _, h := range hits[ref.id] {
-			if h.start >= lo && h.end <= hi {
-				return true
-			}
-		}
-		return false
-	}
-	within := func(ref phraseRef) bool { return withinSpan(ref, lo, hi) }
-	var labels []string
-	if len(r.ctxLabels) > 0 && first > 0 {
-		labelLo := words[max(first-r.Context.LabelWindow, 0)][0]
-		for _, ref := range r.ctxLabels {
-			if concerns(concerned, ref.inst) && withinSpan(ref, labelLo, fs) {
-				labels = append(labels, ref.word)
-			}
-		}
-	}
-	if len(labels) == 0 {
-		for _, ref := range r.ctxNone {
-			if within(ref) {
-				return nil, false
-			}
-		}
-	}
-	fired := labels
-	for _, ref := range r.ctxAny {
-		if concerns(concerned, ref.inst) && within(ref) {
-			fired = append(fired, ref.word)
-		}
-	}
-	if len(r.ctxAny) == 0 && len(labels) == 0 {
-		return nil, true
-	}
-	return fired, len(fired) > 0
 }
 
 func (m *Matcher) explain(r *compiledRule, fd Finding) string {

@@ -52,7 +52,22 @@ type Rule struct {
 	// Author is empty or "non_official": fire only when neither the author
 	// nor the feed is an official account and the URL is not on an official
 	// domain of the institution concerned.
-	Author   string   `yaml:"author" json:"author,omitempty"`
+	Author string `yaml:"author" json:"author,omitempty"`
+	// Near requires every one of its word groups to occur within Window
+	// words of each other, in any order: a claim worded many ways
+	// ("de SEH gaat dicht", "sluiting van de spoedeisende hulp").
+	Near Near `yaml:"near" json:"near,omitempty"`
+	// NotQuestion drops matches in a sentence that ends with a question
+	// mark: asking whether a rumour is true is not spreading it.
+	NotQuestion bool `yaml:"not_question" json:"not_question,omitempty"`
+	// Detector names a built-in detector that finds the candidates:
+	// lookalike_domain.
+	Detector string `yaml:"detector" json:"detector,omitempty"`
+	// Claim and Rebuttal describe a known false narrative, for the
+	// misinformation catalogue: what is claimed, and where the institution
+	// answers it.
+	Claim    string   `yaml:"claim" json:"claim,omitempty"`
+	Rebuttal string   `yaml:"rebuttal" json:"rebuttal,omitempty"`
 	Examples Examples `yaml:"examples" json:"examples"`
 
 	// File and Line locate the rule's definition, for error messages.
@@ -69,6 +84,10 @@ func (r Rule) clone() Rule {
 	r.Context.Any = slices.Clone(r.Context.Any)
 	r.Context.None = slices.Clone(r.Context.None)
 	r.Context.Labels = slices.Clone(r.Context.Labels)
+	r.Near.Groups = slices.Clone(r.Near.Groups)
+	for i, g := range r.Near.Groups {
+		r.Near.Groups[i] = slices.Clone(g)
+	}
 	r.Exceptions.Phrases = slices.Clone(r.Exceptions.Phrases)
 	r.Exceptions.Authors = slices.Clone(r.Exceptions.Authors)
 	r.Exceptions.Domains = slices.Clone(r.Exceptions.Domains)
@@ -76,6 +95,23 @@ func (r Rule) clone() Rule {
 	r.Examples.NoMatch = slices.Clone(r.Examples.NoMatch)
 	return r
 }
+
+// Near is a set of word groups that must all occur close together. A word
+// ending in * also matches longer words that start with it (sluit* matches
+// sluit, sluiten, sluiting).
+type Near struct {
+	Groups [][]string `yaml:"groups" json:"groups,omitempty"`
+	// Window in words between the first and the last group's hit; 0 means
+	// DefaultNearWindow.
+	Window int `yaml:"window" json:"window,omitempty"`
+}
+
+// DefaultNearWindow is the span, in words, of a Near rule that sets none.
+const DefaultNearWindow = 15
+
+// DetectorLookalikeDomain finds host names that imitate an institution's
+// official domains (see LookalikeDomain).
+const DetectorLookalikeDomain = "lookalike_domain"
 
 // Policy points at the guideline line a rule enforces.
 type Policy struct {
@@ -314,8 +350,13 @@ func parseRuleFile(file string, data []byte) ([]Rule, []error) {
 	var list *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if k.Value == "shared" {
+			// Room for YAML anchors that several rules refer to
+			// (exceptions: *debunk); the rules themselves say what they use.
+			continue
+		}
 		if k.Value != "rules" {
-			errs = append(errs, &RuleError{File: file, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want rules)", k.Value)})
+			errs = append(errs, &RuleError{File: file, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want rules, or shared for anchors)", k.Value)})
 			continue
 		}
 		list = v
@@ -344,7 +385,10 @@ func ruleKeys(where string) []string {
 	case "":
 		return []string{"id", "category", "severity", "description", "policy", "institutions", "fields",
 			"keywords", "pattern", "validator", "context", "exceptions", "sensitive", "confidence",
-			"explanation", "requires_institution", "author", "examples"}
+			"explanation", "requires_institution", "author", "examples", "near", "not_question", "detector",
+			"claim", "rebuttal"}
+	case "near":
+		return []string{"groups", "window"}
 	case "policy":
 		return []string{"file", "quote"}
 	case "context":
@@ -378,7 +422,7 @@ func checkKeys(n *yaml.Node, where string, report func(line int, msg string)) {
 			continue
 		}
 		switch {
-		case where == "" && (k.Value == "policy" || k.Value == "context" || k.Value == "exceptions" || k.Value == "examples"):
+		case where == "" && (k.Value == "policy" || k.Value == "context" || k.Value == "exceptions" || k.Value == "examples" || k.Value == "near"):
 			checkKeys(v, k.Value, report)
 		case where == "examples" && v.Kind == yaml.SequenceNode:
 			for _, item := range v.Content {
@@ -450,6 +494,9 @@ func parseRule(file string, n *yaml.Node) (Rule, []error) {
 	if r.Context.LabelWindow == 0 {
 		r.Context.LabelWindow = DefaultLabelWindow
 	}
+	if len(r.Near.Groups) > 0 && r.Near.Window == 0 {
+		r.Near.Window = DefaultNearWindow
+	}
 
 	switch {
 	case r.ID == "":
@@ -506,8 +553,23 @@ func parseRule(file string, n *yaml.Node) (Rule, []error) {
 	if r.Validator != "" && validatorFinder(r.Validator) == nil {
 		report(lineOfKey("validator"), fmt.Sprintf("unknown validator %q (want bsn, be_nn or iban)", r.Validator))
 	}
-	if len(r.Keywords) == 0 && r.Pattern == "" && r.Validator == "" {
-		report(n.Line, "needs keywords, a pattern or a validator")
+	for i, g := range r.Near.Groups {
+		if len(g) == 0 {
+			report(lineOfKey("near"), fmt.Sprintf("near group %d is empty", i+1))
+		}
+		checkWords("near", g)
+	}
+	if len(r.Near.Groups) == 1 {
+		report(lineOfKey("near"), "near needs at least two groups (one group is just keywords)")
+	}
+	if r.Near.Window < 0 {
+		report(lineOfKey("near"), fmt.Sprintf("negative near window %d", r.Near.Window))
+	}
+	if r.Detector != "" && r.Detector != DetectorLookalikeDomain {
+		report(lineOfKey("detector"), fmt.Sprintf("unknown detector %q (want %s)", r.Detector, DetectorLookalikeDomain))
+	}
+	if len(r.Keywords) == 0 && r.Pattern == "" && r.Validator == "" && len(r.Near.Groups) == 0 && r.Detector == "" {
+		report(n.Line, "needs keywords, a pattern, a validator, near groups or a detector")
 	}
 	if r.Context.LabelWindow < 0 {
 		report(lineOfKey("context"), fmt.Sprintf("negative label window %d", r.Context.LabelWindow))

@@ -58,4 +58,13 @@ type Institution struct {
 	// OfficialDomains are the institution's own domains; their subdomains
 	// are official too.
 	OfficialDomains []string `yaml:"official_domains" json:"official_domains,omitempty"`
+	// ShortNames are what locals call it ("het UMC", "het UZ"): ambiguous
+	// on their own (the Netherlands has seven UMCs), so they count only in
+	// a post that also names one of Places, and never inside OtherNames.
+	ShortNames []string `yaml:"short_names" json:"short_names,omitempty"`
+	// Places around the institution that make a short name unambiguous.
+	Places []string `yaml:"places" json:"places,omitempty"`
+	// OtherNames are other institutions whose names contain a short name
+	// ("Amsterdam UMC", "UZ Gent").
+	OtherNames []string `yaml:"other_names" json:"other_names,omitempty"`
 }

@@ -3,6 +3,7 @@ package match
 import (
 	"math/big"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,7 +20,9 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // ValidBSN reports whether digits is a Dutch citizen service number: nine
 // digits passing the 11-check (9·d1 + 8·d2 + … + 2·d8 − d9 ≡ 0 mod 11). The
 // all-zero number passes the arithmetic but is never issued.
-func ValidBSN(digits string) bool {
+func ValidBSN(digits string) bool { return validBSN(digits) }
+
+func validBSN[T string | []byte](digits T) bool {
 	if len(digits) != 9 {
 		return false
 	}
@@ -48,7 +51,9 @@ func ValidBSN(digits string) bool {
 // "2" prefixed before taking the modulus. The birth date must be plausible
 // for the century the check selects; BIS numbers add 20 or 40 to the month,
 // and month or day 00 stands for an unknown date.
-func ValidBelgianNN(digits string) bool {
+func ValidBelgianNN(digits string) bool { return validBelgianNN(digits) }
+
+func validBelgianNN[T string | []byte](digits T) bool {
 	if len(digits) != 11 {
 		return false
 	}
@@ -73,7 +78,7 @@ func ValidBelgianNN(digits string) bool {
 	return 97-(2_000_000_000+n)%97 == check && plausibleDate(2000+yy, digits)
 }
 
-func plausibleDate(year int, digits string) bool {
+func plausibleDate[T string | []byte](year int, digits T) bool {
 	month := int(digits[2]-'0')*10 + int(digits[3]-'0')
 	day := int(digits[4]-'0')*10 + int(digits[5]-'0')
 	switch {
@@ -132,10 +137,24 @@ func validIBAN(s string) bool {
 
 // digitChain is a run of digit groups joined by single separators, such as
 // "123.456.782" or "85.07.30-033.28": the unit in which a number is written.
+// Only the first maxChainGroups groups and maxChainDigits digits are kept:
+// no number a validator looks for is longer.
 type digitChain struct {
 	start, end int
-	groups     []int // length of each digit group
-	digits     string
+	ngroups    int
+	groups     [maxChainGroups]int // length of each digit group
+	ndigits    int
+	digits     [maxChainDigits]byte
+}
+
+const (
+	maxChainGroups = 5
+	maxChainDigits = 11
+)
+
+// shapeIs reports whether the chain's groups have exactly the lengths given.
+func (c *digitChain) shapeIs(shape []int) bool {
+	return c.ngroups == len(shape) && slices.Equal(c.groups[:c.ngroups], shape)
 }
 
 // maxSpacedGroup is the longest digit group that a space joins to its
@@ -153,25 +172,30 @@ func spacedGroupLen(s string, i int) int {
 
 func isGroupSeparator(c byte) bool { return c == '.' || c == ' ' || c == '-' }
 
-// digitChains splits s into chains. A number is only ever taken whole, so a
-// nine-digit window cut out of a longer phone or tracking number is never a
-// candidate.
-func digitChains(s string) []digitChain {
-	var chains []digitChain
+// eachDigitChain calls yield with every chain of s in order. A number is
+// only ever taken whole, so a nine-digit window cut out of a longer phone
+// or tracking number is never a candidate.
+func eachDigitChain(s string, yield func(*digitChain)) {
+	var c digitChain
 	for i := 0; i < len(s); {
 		if !isDigit(s[i]) {
 			i++
 			continue
 		}
-		c := digitChain{start: i}
-		var digits []byte
+		c.start, c.ngroups, c.ndigits = i, 0, 0
 		for {
 			g := i
 			for i < len(s) && isDigit(s[i]) {
+				if c.ndigits < maxChainDigits {
+					c.digits[c.ndigits] = s[i]
+				}
+				c.ndigits++
 				i++
 			}
-			c.groups = append(c.groups, i-g)
-			digits = append(digits, s[g:i]...)
+			if c.ngroups < maxChainGroups {
+				c.groups[c.ngroups] = i - g
+			}
+			c.ngroups++
 			if i+1 < len(s) && isGroupSeparator(s[i]) && isDigit(s[i+1]) &&
 				(s[i] != ' ' || (i-g <= maxSpacedGroup && spacedGroupLen(s, i+1) <= maxSpacedGroup)) {
 				i++
@@ -179,55 +203,39 @@ func digitChains(s string) []digitChain {
 			}
 			break
 		}
-		c.end, c.digits = i, string(digits)
-		chains = append(chains, c)
+		c.end = i
+		yield(&c)
 	}
-	return chains
-}
-
-// shapeKey spells the group lengths as "3-3-3" for comparison with the
-// shape lists below.
-func shapeKey(groups []int) string {
-	var b strings.Builder
-	b.WriteByte('|')
-	for i, g := range groups {
-		if i > 0 {
-			b.WriteByte('-')
-		}
-		b.WriteString(strconv.Itoa(g))
-	}
-	b.WriteByte('|')
-	return b.String()
 }
 
 // How people write the numbers: 123456782, 123.456.782, 1234.56.782;
 // 85073003328, 85.07.30-033.28, 850730-033-28, 850730-03328.
-const (
-	bsnShapes  = "|9|3-3-3|4-2-3|"
-	beNNShapes = "|11|2-2-2-3-2|6-3-2|6-5|"
+var (
+	bsnShapes  = [][]int{{9}, {3, 3, 3}, {4, 2, 3}}
+	beNNShapes = [][]int{{11}, {2, 2, 2, 3, 2}, {6, 3, 2}, {6, 5}}
 )
+
+// findChainSpans returns the chains that have nine (or eleven) digits in
+// one of the shapes and pass the check.
+func findChainSpans(s string, ndigits int, shapes [][]int, valid func([]byte) bool) [][2]int {
+	var spans [][2]int
+	eachDigitChain(s, func(c *digitChain) {
+		if c.ndigits == ndigits && slices.ContainsFunc(shapes, c.shapeIs) && valid(c.digits[:ndigits]) {
+			spans = append(spans, [2]int{c.start, c.end})
+		}
+	})
+	return spans
+}
 
 // ibanPattern finds IBAN-shaped strings, compact or in groups of four.
 var ibanPattern = regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`)
 
 func findBSNSpans(s string) [][2]int {
-	var spans [][2]int
-	for _, c := range digitChains(s) {
-		if strings.Contains(bsnShapes, shapeKey(c.groups)) && ValidBSN(c.digits) {
-			spans = append(spans, [2]int{c.start, c.end})
-		}
-	}
-	return spans
+	return findChainSpans(s, 9, bsnShapes, validBSN[[]byte])
 }
 
 func findBeNNSpans(s string) [][2]int {
-	var spans [][2]int
-	for _, c := range digitChains(s) {
-		if strings.Contains(beNNShapes, shapeKey(c.groups)) && ValidBelgianNN(c.digits) {
-			spans = append(spans, [2]int{c.start, c.end})
-		}
-	}
-	return spans
+	return findChainSpans(s, 11, beNNShapes, validBelgianNN[[]byte])
 }
 
 func findIBANSpans(s string) [][2]int {
@@ -256,6 +264,20 @@ func FindBSNs(s string) []string { return substrings(s, findBSNSpans(s)) }
 // FindBelgianNNs returns every valid Belgian national register or BIS number
 // in s as written (85.07.30-033.28, 85073003328), in order of appearance.
 func FindBelgianNNs(s string) []string { return substrings(s, findBeNNSpans(s)) }
+
+// validatorMinDigits is how many digits a field needs at the least to
+// hold a number of the validator's kind.
+func validatorMinDigits(name string) int {
+	switch name {
+	case ValidatorBSN:
+		return 9
+	case ValidatorBeNN:
+		return 11
+	case ValidatorIBAN:
+		return 2
+	}
+	return 0
+}
 
 // validatorFinders find every valid number of their kind in a string.
 func validatorFinder(name string) func(string) [][2]int {

@@ -1,0 +1,429 @@
+package match
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// pattern is a rule's regular expression together with what is known about
+// where its matches can be. A pattern runs only on fields holding one of
+// its required literals (see requiredLiterals), and there most positions
+// cannot start a match (a room number needs a word starting with "kamer",
+// "bed" or "room"), so rather than letting the regexp engine try every
+// position, findAll tries only the possible starts, each with an anchored
+// expression that sees the rune before the start for its assertions. The
+// result is exactly that of FindAllStringIndex: the same leftmost-first
+// matches, one after another.
+type pattern struct {
+	re *regexp.Regexp
+	// startsAt holds the runes a match can begin with. It is nil when any
+	// rune may or the pattern can match the empty string: then the whole
+	// text is searched.
+	startsAt *runeSet
+	// boundary: every match begins with \b, checked before trying.
+	boundary bool
+	// prefixes, when known, are strings one of which begins every match,
+	// in canonical form (see canonicalRune) and by their first byte;
+	// prefixList has them all.
+	prefixes   *[256][]string
+	prefixList []string
+	// literals are required literals (see requiredLiterals), nil when
+	// the pattern has none.
+	literals []string
+	// atStart is ^(?:re), for a match at offset 0; afterOne is
+	// ^(?s:.)(?:re), run from the rune before a possible start.
+	atStart, afterOne *regexp.Regexp
+}
+
+// runeSet is a set of runes: a table for ASCII, sorted ranges beyond.
+type runeSet struct {
+	ascii  [utf8.RuneSelf]bool
+	ranges []rune // lo, hi pairs
+}
+
+func (s *runeSet) has(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r >= 0 && s.ascii[r]
+	}
+	for i := 0; i+1 < len(s.ranges); i += 2 {
+		if s.ranges[i] <= r && r <= s.ranges[i+1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *runeSet) add(lo, hi rune) {
+	for r := lo; r <= hi && r < utf8.RuneSelf; r++ {
+		s.ascii[r] = true
+	}
+	if hi >= utf8.RuneSelf {
+		s.ranges = append(s.ranges, max(lo, utf8.RuneSelf), hi)
+	}
+}
+
+// compilePattern compiles expr (the rule pattern with institutions filled
+// in) and works out where its matches may start.
+func compilePattern(expr string) (*pattern, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	p := &pattern{re: re}
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return p, nil // regexp accepted it, so this does not happen
+	}
+	p.literals = requiredLiterals(tree)
+	set := &runeSet{}
+	nullable, anyRune := firstRunes(tree, set)
+	if nullable || anyRune {
+		return p, nil
+	}
+	atStart, err1 := regexp.Compile(`^(?:` + expr + `)`)
+	afterOne, err2 := regexp.Compile(`^(?s:.)(?:` + expr + `)`)
+	if err1 != nil || err2 != nil {
+		return p, nil
+	}
+	p.startsAt, p.atStart, p.afterOne = set, atStart, afterOne
+	p.boundary = startsWithBoundary(tree)
+	if prefixes, _, known := literalPrefixes(tree); known && !slices.ContainsFunc(prefixes, func(p []rune) bool { return len(p) == 0 }) {
+		p.prefixes = new([256][]string)
+		for _, prefix := range prefixes {
+			c := canonicalString(prefix)
+			if !slices.Contains(p.prefixes[c[0]], c) {
+				p.prefixes[c[0]] = append(p.prefixes[c[0]], c)
+				p.prefixList = append(p.prefixList, c)
+			}
+		}
+	}
+	return p, nil
+}
+
+// literalPrefixes returns strings one of which begins every match of re;
+// complete reports that every match is exactly one of them, known that
+// such a set was found at all. Letters are kept as written: prefixes are
+// compared in canonical form, which takes in every case variant the regexp
+// engine would. Sets stay below maxLiterals strings, products of parts
+// below maxLiterals too, cutting prefixes short when they would not.
+func literalPrefixes(re *syntax.Regexp) (prefixes [][]rune, complete, known bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return [][]rune{nil}, true, true
+	case syntax.OpLiteral:
+		return [][]rune{slices.Clone(re.Rune)}, true, true
+	case syntax.OpCharClass:
+		n := 0
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			n += int(re.Rune[i+1]-re.Rune[i]) + 1
+		}
+		if n == 0 || n > 16 {
+			return nil, false, false
+		}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				prefixes = append(prefixes, []rune{r})
+			}
+		}
+		return prefixes, true, true
+	case syntax.OpCapture:
+		return literalPrefixes(re.Sub[0])
+	case syntax.OpQuest:
+		sub, complete, known := literalPrefixes(re.Sub[0])
+		if !known {
+			return nil, false, false
+		}
+		return append([][]rune{nil}, sub...), complete, true
+	case syntax.OpPlus:
+		sub, _, known := literalPrefixes(re.Sub[0])
+		return sub, false, known
+	case syntax.OpRepeat:
+		if re.Min == 0 {
+			return nil, false, false
+		}
+		sub, _, known := literalPrefixes(re.Sub[0])
+		return sub, false, known
+	case syntax.OpAlternate:
+		complete = true
+		for _, sub := range re.Sub {
+			p, c, k := literalPrefixes(sub)
+			if !k {
+				return nil, false, false
+			}
+			prefixes = append(prefixes, p...)
+			complete = complete && c
+		}
+		if len(prefixes) > maxLiterals {
+			// Shorter prefixes still begin every match.
+			for i, p := range prefixes {
+				prefixes[i] = p[:min(len(p), 3)]
+			}
+			slices.SortFunc(prefixes, slices.Compare[[]rune])
+			prefixes = slices.CompactFunc(prefixes, slices.Equal[[]rune])
+			if len(prefixes) > maxLiterals {
+				return nil, false, false
+			}
+			complete = false
+		}
+		return prefixes, complete, true
+	case syntax.OpConcat:
+		prefixes = [][]rune{nil}
+		for _, sub := range re.Sub {
+			p, c, k := literalPrefixes(sub)
+			if !k || len(prefixes)*len(p) > maxLiterals {
+				return prefixes, false, true
+			}
+			var next [][]rune
+			for _, a := range prefixes {
+				for _, b := range p {
+					next = append(next, slices.Concat(a, b))
+				}
+			}
+			prefixes = next
+			if !c {
+				return prefixes, false, true
+			}
+		}
+		return prefixes, true, true
+	}
+	return nil, false, false
+}
+
+// hasPrefix reports whether text begins with one of the prefixes. The
+// comparison is of canonical forms, which lets through every string the
+// regexp engine would take for the prefix, and a few more.
+func (p *pattern) hasPrefix(text string) bool {
+	c := text[0]
+	if c >= utf8.RuneSelf {
+		r, _ := utf8.DecodeRuneInString(text)
+		var buf [utf8.UTFMax]byte
+		utf8.EncodeRune(buf[:], canonicalRune(r))
+		c = buf[0]
+	} else {
+		c = asciiLower[c]
+	}
+	for _, prefix := range p.prefixes[c] {
+		if hasCanonicalPrefix(text, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasCanonicalPrefix reports whether text in canonical form begins with
+// prefix, which is canonical.
+func hasCanonicalPrefix(text, prefix string) bool {
+	i := 0
+	for j := 0; j < len(prefix); {
+		if i >= len(text) {
+			return false
+		}
+		if c := text[i]; c < utf8.RuneSelf {
+			if asciiLower[c] != prefix[j] {
+				return false
+			}
+			i++
+			j++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		pr, psize := utf8.DecodeRuneInString(prefix[j:])
+		if canonicalRune(r) != pr {
+			return false
+		}
+		i += size
+		j += psize
+	}
+	return true
+}
+
+// firstRunes adds to set every rune a match of re can begin with and
+// reports whether re can match the empty string and whether any rune at
+// all may come first.
+func firstRunes(re *syntax.Regexp, set *runeSet) (nullable, anyRune bool) {
+	switch re.Op {
+	case syntax.OpNoMatch:
+		return false, false
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true, false
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return true, false
+		}
+		r := re.Rune[0]
+		set.add(r, r)
+		if re.Flags&syntax.FoldCase != 0 {
+			for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+				set.add(f, f)
+			}
+		}
+		return false, false
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			set.add(re.Rune[i], re.Rune[i+1])
+		}
+		return false, false
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return false, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return firstRunes(re.Sub[0], set)
+	case syntax.OpStar, syntax.OpQuest:
+		_, anyRune := firstRunes(re.Sub[0], set)
+		return true, anyRune
+	case syntax.OpRepeat:
+		nullable, anyRune := firstRunes(re.Sub[0], set)
+		return nullable || re.Min == 0, anyRune
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			nullable, anyRune := firstRunes(sub, set)
+			if anyRune {
+				return false, true
+			}
+			if !nullable {
+				return false, false
+			}
+		}
+		return true, false
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			n, a := firstRunes(sub, set)
+			nullable, anyRune = nullable || n, anyRune || a
+		}
+		return nullable, anyRune
+	}
+	return true, true // an operator this does not know: assume anything
+}
+
+// startsWithBoundary reports whether every match of re begins with \b.
+func startsWithBoundary(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpWordBoundary:
+		return true
+	case syntax.OpCapture, syntax.OpConcat:
+		return len(re.Sub) > 0 && startsWithBoundary(re.Sub[0])
+	case syntax.OpAlternate:
+		return len(re.Sub) > 0 && !slices.ContainsFunc(re.Sub, func(s *syntax.Regexp) bool { return !startsWithBoundary(s) })
+	}
+	return false
+}
+
+// isASCIIWord is the word character of \b.
+func isASCIIWord(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_'
+}
+
+// findAll appends the [start, end) of every match of the pattern in text,
+// exactly as FindAllStringIndex finds them. rd is reused between calls.
+// starts, when not nil, are the offsets, in order, where one of the
+// prefixes occurs (see Matcher.scanPatterns); without them findAll looks
+// for the prefixes itself.
+func (p *pattern) findAll(text string, rd *strings.Reader, starts []int32, dst []span) []span {
+	if p.startsAt != nil && p.prefixes != nil && starts != nil {
+		return p.findAllAt(text, rd, starts, dst)
+	}
+	if p.startsAt == nil {
+		for _, loc := range p.re.FindAllStringIndex(text, -1) {
+			dst = append(dst, span{loc[0], loc[1]})
+		}
+		return dst
+	}
+	set := p.startsAt
+	for at := 0; at < len(text); {
+		c := text[at]
+		if c < utf8.RuneSelf {
+			// Inside a word there is no \b: on to the word's end.
+			if p.boundary && at > 0 && isASCIIWord(rune(c)) && isASCIIWord(rune(text[at-1])) {
+				for at++; at < len(text) && isASCIIWord(rune(text[at])); at++ {
+				}
+				continue
+			}
+			if !set.ascii[c] || (p.prefixes != nil && p.prefixes[asciiLower[c]] == nil) {
+				at++
+				continue
+			}
+		}
+		r, size := rune(c), 1
+		if c >= utf8.RuneSelf {
+			if len(set.ranges) == 0 {
+				at++ // no rune beyond ASCII starts a match
+				continue
+			}
+			r, size = utf8.DecodeRuneInString(text[at:])
+		}
+		if !set.has(r) {
+			at += size
+			continue
+		}
+		prev, prevSize := utf8.RuneError, 0
+		if at > 0 {
+			prev, prevSize = utf8.DecodeLastRuneInString(text[:at])
+		}
+		if (p.boundary && isASCIIWord(r) == (prevSize > 0 && isASCIIWord(prev))) ||
+			(p.prefixes != nil && !p.hasPrefix(text[at:])) {
+			at += size
+			continue
+		}
+		if end := p.matchAt(text, at, prevSize, rd); end > at {
+			// The next search starts where this match ends.
+			dst = append(dst, span{at, end})
+			at = end
+			continue
+		}
+		at += size
+	}
+	return dst
+}
+
+// findAllAt is findAll trying only the given starts.
+func (p *pattern) findAllAt(text string, rd *strings.Reader, starts []int32, dst []span) []span {
+	next, tried := 0, -1 // where the next match may start; the last start tried
+	for _, s := range starts {
+		at := int(s)
+		if at < next || at == tried {
+			continue
+		}
+		tried = at
+		r, _ := utf8.DecodeRuneInString(text[at:])
+		if !p.startsAt.has(r) {
+			continue
+		}
+		prev, prevSize := utf8.RuneError, 0
+		if at > 0 {
+			prev, prevSize = utf8.DecodeLastRuneInString(text[:at])
+		}
+		if p.boundary && isASCIIWord(r) == (prevSize > 0 && isASCIIWord(prev)) {
+			continue
+		}
+		if end := p.matchAt(text, at, prevSize, rd); end > at {
+			dst = append(dst, span{at, end})
+			next = end
+		}
+	}
+	return dst
+}
+
+// matchAt returns the end of the match starting at offset at, or -1. The
+// match sees the rune before at (prevSize bytes) for its assertions. Matches
+// are never empty here: the pattern is not nullable.
+func (p *pattern) matchAt(text string, at, prevSize int, rd *strings.Reader) int {
+	var loc []int
+	base := 0
+	if at == 0 {
+		rd.Reset(text)
+		loc = p.atStart.FindReaderIndex(rd)
+	} else {
+		base = at - prevSize
+		rd.Reset(text[base:])
+		loc = p.afterOne.FindReaderIndex(rd)
+	}
+	if loc == nil {
+		return -1
+	}
+	return base + loc[1]
+}
