@@ -98,9 +98,9 @@ func defaultInstitutions() []match.Institution {
 				"Wilhelmina Kinderziekenhuis", "Wilhelmina Children's Hospital"},
 			OfficialAccounts: []string{"UMC Utrecht", "@umcutrecht", "@UMCUtrecht", "umcutrecht", "WKZ"},
 			OfficialDomains:  []string{"umcutrecht.nl", "wkz.nl"},
-			ShortNames:       []string{"UMC"},
-			Places: []string{"Utrecht", "Utrechtse", "Uithof", "De Uithof", "Utrecht Science Park", "Leidsche Rijn",
-				"Zuilen", "Overvecht", "Nieuwegein", "Zeist", "Bunnik", "Houten", "Maarssen", "Rijnsweerd"},
+			ShortNames: []match.ShortName{{Name: "UMC", With: []string{"Utrecht", "Utrechtse", "Uithof", "De Uithof",
+				"Utrecht Science Park", "Leidsche Rijn", "Zuilen", "Overvecht", "Nieuwegein", "Zeist", "Bunnik", "Houten",
+				"Maarssen", "Rijnsweerd"}}},
 			OtherNames: []string{"Amsterdam UMC", "UMC Amsterdam", "UMC Groningen", "Maastricht UMC", "Maastricht UMC+",
 				"Radboud UMC", "Leiden UMC", "Erasmus UMC"},
 		},
@@ -113,8 +113,14 @@ func defaultInstitutions() []match.Institution {
 				"Universitair Ziekenhuis Leuven"},
 			OfficialAccounts: []string{"UZ Leuven", "@uzleuven", "uzleuven"},
 			OfficialDomains:  []string{"uzleuven.be"},
-			ShortNames:       []string{"UZ"},
-			Places:           []string{"Leuven", "Leuvense", "Heverlee", "Kessel-Lo", "Herent", "Wilsele", "Lubbeek", "Pellenberg"},
+			ShortNames: []match.ShortName{
+				{Name: "UZ", With: []string{"Leuven", "Leuvense", "Heverlee", "Kessel-Lo", "Herent", "Wilsele", "Lubbeek"}},
+				// The campus is named after its village: only care words
+				// make it the hospital.
+				{Name: "Pellenberg", With: []string{"revalidatie", "revalidatiecentrum", "revaliderende", "ziekenhuis",
+					"patiënt", "patiënten", "revalidatiepatiënten", "verpleegkundige", "kinesist", "afdeling", "dienst",
+					"campus", "hospitalisatie", "opgenomen", "infirmière", "service", "patients", "rehabilitation", "hospital"}},
+			},
 			OtherNames:       []string{"UZ Gent", "UZ Brussel", "UZ Antwerpen", "UZA", "AZ Leuven"},
 		},
 	}

@@ -200,6 +200,9 @@ type matchState struct {
 	starts, ends []int32
 
 	detected []bool // by institution
+	// inFeedTitle marks institutions the feed's title names (by
+	// institution), the last resort of detection.
+	inFeedTitle []bool
 	// official is the non_official check per institution: 0 not yet
 	// known, 1 official, 2 not.
 	official []int8
@@ -236,7 +239,8 @@ func (m *Matcher) getState() *matchState {
 		return st
 	}
 	return &matchState{
-		detected:  make([]bool, len(m.institutions)),
+		detected:    make([]bool, len(m.institutions)),
+		inFeedTitle: make([]bool, len(m.institutions)),
 		official:  make([]int8, len(m.institutions)),
 		triggered: make([]bool, len(m.rules)),
 		silenced:  make([]bool, len(m.rules)),
@@ -252,6 +256,7 @@ func (m *Matcher) putState(st *matchState) {
 	st.fields = st.fields[:0]
 	st.text, st.starts, st.ends = st.text[:0], st.starts[:0], st.ends[:0]
 	clear(st.detected)
+	clear(st.inFeedTitle)
 	clear(st.official)
 	for _, ri := range st.touched {
 		st.triggered[ri], st.silenced[ri] = false, false
@@ -321,8 +326,10 @@ func (m *Matcher) load(st *matchState, mn *mention.Mention) {
 // a rule triggered, a rule silenced.
 func (m *Matcher) noteHit(st *matchState, f *field, h hit) {
 	use := &m.uses[h.phrase]
-	if f.kind != kindFeedTitle {
-		for _, i := range use.names {
+	for _, i := range use.names {
+		if f.kind == kindFeedTitle {
+			st.inFeedTitle[i] = true
+		} else {
 			st.detected[i] = true
 		}
 	}
@@ -368,6 +375,83 @@ func (m *Matcher) detectDomains(st *matchState) {
 	}
 }
 
+// detectShortNames marks institutions called by a short name ("het UMC")
+// in a post that also has one of that name's With words (Utrecht, Uithof),
+// unless the short name is part of another institution's name (Amsterdam
+// UMC). With words count in every field, the feed's title and URL
+// included: a post in r/Utrecht about "het UMC" means UMC Utrecht.
+func (m *Matcher) detectShortNames(st *matchState) {
+	for ii := range m.institutions {
+		in := &m.institutions[ii]
+		for k, id := range in.shortNames {
+			if st.detected[ii] {
+				break
+			}
+			if !st.anyHit(in.with[k]) {
+				continue
+			}
+			for i := range st.fields {
+				f := &st.fields[i]
+				if f.kind == kindFeedTitle {
+					continue
+				}
+				for _, h := range f.hits.of(id) {
+					if !insideAny(f.hits, in.otherNames, h) {
+						st.detected[ii] = true
+					}
+				}
+			}
+		}
+	}
+}
+
+// anyHit reports whether one of the phrases occurs in any field.
+func (st *matchState) anyHit(ids []int) bool {
+	for i := range st.fields {
+		for _, id := range ids {
+			if len(st.fields[i].hits.of(id)) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// insideAny reports whether hit h lies inside an occurrence of one of the
+// phrases ids.
+func insideAny(hits phraseHits, ids []int, h hit) bool {
+	for _, id := range ids {
+		for _, o := range hits.of(id) {
+			if o.start <= h.start && h.end <= o.end {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// detectFromFeedTitle is the last resort: a post that names no institution
+// itself, from a feed whose title names exactly one (a tag feed #uzleuven,
+// a search for "UMC Utrecht"), is about that one. A search for both names
+// says nothing about which one a post is about.
+func (m *Matcher) detectFromFeedTitle(st *matchState) {
+	if slices.Contains(st.detected, true) {
+		return
+	}
+	only := -1
+	for i, named := range st.inFeedTitle {
+		if named {
+			if only >= 0 {
+				return
+			}
+			only = i
+		}
+	}
+	if only >= 0 {
+		st.detected[only] = true
+	}
+}
+
 // Match runs every rule over the mention.
 func (m *Matcher) Match(mn *mention.Mention) Result {
 	var res Result
@@ -378,6 +462,8 @@ func (m *Matcher) Match(mn *mention.Mention) Result {
 	defer m.putState(st)
 	m.load(st, mn)
 	m.detectDomains(st)
+	m.detectShortNames(st)
+	m.detectFromFeedTitle(st)
 	for i, d := range st.detected {
 		if d {
 			res.Institutions = append(res.Institutions, m.institutions[i].ID)
@@ -425,7 +511,17 @@ func (m *Matcher) Match(mn *mention.Mention) Result {
 		res.Findings = make([]Finding, len(st.found))
 		for i, o := range st.found {
 			res.Findings[i] = o.Finding
+			// A domain imitating an institution's is about that
+			// institution, whether the post names it or not.
+			if o.Rule != "" && m.rules[m.ruleIndex(o.Rule)].Detector == DetectorLookalikeDomain {
+				for _, id := range o.Institutions {
+					if !slices.Contains(res.Institutions, id) {
+						res.Institutions = append(res.Institutions, id)
+					}
+				}
+			}
 		}
+		slices.Sort(res.Institutions)
 	}
 	return res
 }
@@ -536,8 +632,12 @@ func (m *Matcher) concerned(st *matchState, r *compiledRule) []int {
 
 // matchField appends the findings of rule r in one field to out.
 func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRule, f *field, concerned []int) []orderedFinding {
+	if r.Detector == DetectorLookalikeDomain {
+		return m.lookalikeField(st, out, r, f)
+	}
 	var words []string
 	var kwSpans []span
+	var nearWords [][]string
 	if len(r.keywords) > 0 {
 		for _, kw := range r.keywords {
 			hits := f.hits.of(kw.id)
@@ -562,6 +662,14 @@ func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRu
 
 	var candidates []span
 	switch {
+	case len(r.near) > 0:
+		spans, ws := nearSpans(r, f, concerned)
+		for i, sp := range spans {
+			if start, end := f.offsets(st).toOrig(sp.start, sp.end); start < end {
+				candidates = append(candidates, span{start, end})
+				nearWords = append(nearWords, ws[i])
+			}
+		}
 	case r.pattern != nil:
 		for _, loc := range r.pattern.findAll(f.text, &st.reader, f.patternStarts(st, m, r), nil) {
 			if loc.start == loc.end {
@@ -595,12 +703,18 @@ func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRu
 		}
 	}
 
-	for _, c := range candidates {
+	for ci, c := range candidates {
+		if r.NotQuestion && inQuestion(f.text, c.end) || r.NotQuoted && inQuotes(f.text, c.start, c.end) {
+			continue
+		}
 		ctxWords, ok := m.checkContext(st, r, f, c, concerned)
 		if !ok {
 			continue
 		}
 		fired := slices.Concat(words, ctxWords)
+		if nearWords != nil {
+			fired = append(fired, nearWords[ci]...)
+		}
 		slices.Sort(fired)
 		fired = slices.Compact(fired)
 		fd := Finding{
@@ -620,6 +734,47 @@ func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRu
 		}
 		fd.Explanation = m.explain(r, fd)
 		out = append(out, orderedFinding{fd, f.order})
+	}
+	return out
+}
+
+// ruleIndex returns the index of the rule with the given id in m.rules,
+// which is sorted by id.
+func (m *Matcher) ruleIndex(id string) int {
+	i, _ := slices.BinarySearchFunc(m.rules, id, func(r compiledRule, id string) int { return strings.Compare(r.ID, id) })
+	return i
+}
+
+// lookalikeField reports the host names in the field that imitate an
+// official domain. The finding concerns the institution imitated, named in
+// the post or not, unless the post comes from that institution itself (a
+// warning about a phishing domain).
+func (m *Matcher) lookalikeField(st *matchState, out []orderedFinding, r *compiledRule, f *field) []orderedFinding {
+	for _, hs := range FindHosts(f.text) {
+		host := f.text[hs[0]:hs[1]]
+		for _, ii := range r.insts {
+			in := &m.institutions[ii]
+			v, ok := LookalikeDomain(host, in.domains)
+			if !ok || m.isOfficial(st, ii) {
+				continue
+			}
+			fd := Finding{
+				Category:     r.Category,
+				Rule:         r.ID,
+				Severity:     r.Severity,
+				Confidence:   r.Confidence,
+				Field:        f.name(),
+				Start:        hs[0],
+				End:          hs[1],
+				Evidence:     host,
+				Words:        []string{v.Reason + " of " + v.Official},
+				Sensitive:    r.Sensitive,
+				Institutions: []string{in.ID},
+			}
+			fd.Explanation = m.explain(r, fd)
+			out = append(out, orderedFinding{fd, f.order})
+			break
+		}
 	}
 	return out
 }

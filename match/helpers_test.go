@@ -14,13 +14,20 @@ func DefaultInstitutions() []Institution {
 			Aliases:          []string{"UMCU", "Universitair Medisch Centrum Utrecht", "WKZ", "Wilhelmina Kinderziekenhuis"},
 			OfficialAccounts: []string{"UMC Utrecht", "@umcutrecht"},
 			OfficialDomains:  []string{"umcutrecht.nl"},
+			ShortNames:       []ShortName{{Name: "UMC", With: []string{"Utrecht", "Uithof", "Leidsche Rijn"}}},
+			OtherNames:       []string{"Amsterdam UMC", "UMC Groningen"},
 		},
 		{
 			ID:               "uz-leuven",
 			Name:             "UZ Leuven",
-			Aliases:          []string{"Universitaire Ziekenhuizen Leuven", "UZ Gasthuisberg", "Gasthuisberg", "Pellenberg"},
+			Aliases:          []string{"Universitaire Ziekenhuizen Leuven", "UZ Gasthuisberg", "Gasthuisberg", "campus Pellenberg"},
 			OfficialAccounts: []string{"UZ Leuven", "@uzleuven"},
 			OfficialDomains:  []string{"uzleuven.be"},
+			ShortNames: []ShortName{
+				{Name: "UZ", With: []string{"Leuven", "Heverlee"}},
+				{Name: "Pellenberg", With: []string{"revalidatie", "ziekenhuis", "patiënten", "infirmière", "service"}},
+			},
+			OtherNames: []string{"UZ Gent", "UZ Brussel"},
 		},
 	}
 }

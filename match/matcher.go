@@ -77,8 +77,12 @@ type phraseUse struct {
 
 type compiledInstitution struct {
 	Institution
-	names    []int // phrase ids of name, aliases and handles
-	forms    []string
+	names []int // phrase ids of name, aliases and handles
+	// shortNames and otherNames are phrase ids (see Institution), with[k]
+	// the phrase ids of shortNames[k]'s With words.
+	shortNames, otherNames []int
+	with                   [][]int
+	forms                  []string
 	accounts []string // folded, without leading '@'
 	domains  []string
 }
@@ -103,6 +107,8 @@ type compiledRule struct {
 	ctxAny    []phraseRef
 	ctxNone   []phraseRef
 	ctxLabels []phraseRef
+	// near holds the compiled word groups of Near, in order.
+	near      [][]phraseRef
 	excPhrase []int
 	excAuthor []string
 	excDomain []string
@@ -137,6 +143,21 @@ func Compile(rules []Rule, institutions []Institution) (*Matcher, error) {
 			continue
 		}
 		ci := compiledInstitution{Institution: in, forms: institutionForms(in)}
+		for _, sn := range in.ShortNames {
+			if strings.TrimSpace(sn.Name) == "" || len(sn.With) == 0 {
+				errs = append(errs, fmt.Errorf("institution %s: a short name needs a name and with words", in.ID))
+				continue
+			}
+			ci.shortNames = append(ci.shortNames, m.phrases.add(sn.Name))
+			var with []int
+			for _, w := range sn.With {
+				with = append(with, m.phrases.add(w))
+			}
+			ci.with = append(ci.with, with)
+		}
+		for _, on := range in.OtherNames {
+			ci.otherNames = append(ci.otherNames, m.phrases.add(on))
+		}
 		for _, f := range ci.forms {
 			ci.names = append(ci.names, m.phrases.add(f))
 		}
@@ -211,13 +232,19 @@ func (m *Matcher) index() {
 				m.prefixRules[id] = appendOnce(m.prefixRules[id], int32(ri))
 			}
 		}
-		for _, kw := range r.keywords {
+		// The words of a near rule's first group trigger it, like keywords:
+		// without one of them it cannot match.
+		triggers := r.keywords
+		if len(triggers) == 0 && len(r.near) > 0 {
+			triggers = r.near[0]
+		}
+		for _, kw := range triggers {
 			m.uses[kw.id].keywordOf = appendOnce(m.uses[kw.id].keywordOf, int32(ri))
 		}
 		for _, id := range r.excPhrase {
 			m.uses[id].silences = appendOnce(m.uses[id].silences, int32(ri))
 		}
-		if len(r.keywords) == 0 {
+		if len(triggers) == 0 {
 			m.unkeyed = append(m.unkeyed, int32(ri))
 		}
 	}
@@ -296,6 +323,18 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 	cr.ctxAny = m.expandWords(r.Context.Any, cr.insts)
 	cr.ctxNone = m.expandWords(r.Context.None, cr.insts)
 	cr.ctxLabels = m.expandWords(r.Context.Labels, cr.insts)
+	for _, g := range r.Near.Groups {
+		cr.near = append(cr.near, m.expandWords(g, cr.insts))
+	}
+	if len(r.Near.Groups) == 1 {
+		fail("near needs at least two groups")
+	}
+	if len(r.Near.Groups) > 0 && r.Near.Window == 0 {
+		cr.Near.Window = DefaultNearWindow
+	}
+	if r.Detector != "" && r.Detector != DetectorLookalikeDomain {
+		fail("unknown detector %q", r.Detector)
+	}
 	for _, p := range m.expandWords(r.Exceptions.Phrases, cr.insts) {
 		cr.excPhrase = append(cr.excPhrase, p.id)
 	}
@@ -322,8 +361,8 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 		}
 		cr.pattern = pat
 	}
-	if len(cr.keywords) == 0 && r.Pattern == "" && r.Validator == "" {
-		fail("needs keywords, a pattern or a validator")
+	if len(cr.keywords) == 0 && r.Pattern == "" && r.Validator == "" && len(cr.near) == 0 && r.Detector == "" {
+		fail("needs keywords, a pattern, a validator, near groups or a detector")
 	}
 	return cr, errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // phraseSet holds folded phrases and finds their word-bounded occurrences.
@@ -28,7 +29,11 @@ import (
 // wordBounded before it counts.
 type phraseSet struct {
 	phrases []string
-	ids     map[string]int // while compiling only
+	// prefix marks phrases written with a trailing * (sluit*): they need a
+	// word boundary before them only, and their hit runs to the end of the
+	// word (sluiting).
+	prefix []bool
+	ids    map[string]int // while compiling only
 	// anywhere makes a plain Aho-Corasick set: occurrences count wherever
 	// they are, word-bounded or not, and phrases are added as given.
 	anywhere bool
@@ -64,16 +69,24 @@ func newPhraseSet() *phraseSet {
 // add returns the id of the folded phrase, adding it when new. Phrases are
 // only added while compiling; build must be called before scanning.
 func (p *phraseSet) add(phrase string) int {
-	f := phrase
+	f, isPrefix := phrase, false
 	if !p.anywhere {
 		f = strings.TrimSpace(FoldString(phrase))
+		if trimmed, ok := strings.CutSuffix(f, "*"); ok && strings.TrimSpace(trimmed) != "" {
+			f, isPrefix = strings.TrimSpace(trimmed), true
+		}
 	}
-	if id, ok := p.ids[f]; ok {
+	key := f
+	if isPrefix {
+		key += "*" // "sluit" and "sluit*" are different phrases
+	}
+	if id, ok := p.ids[key]; ok {
 		return id
 	}
 	id := len(p.phrases)
 	p.phrases = append(p.phrases, f)
-	p.ids[f] = id
+	p.prefix = append(p.prefix, isPrefix)
+	p.ids[key] = id
 	return id
 }
 
@@ -251,11 +264,27 @@ func (p *phraseSet) emit(text string, end int, state int32, dst []hit) []hit {
 	k := (state - p.firstOutput) / int32(p.stride)
 	for _, id := range p.outputs[p.outStart[k]:p.outStart[k+1]] {
 		start := end - len(p.phrases[id])
-		if p.anywhere || wordBounded(text, start, end) {
+		switch {
+		case p.anywhere || !p.prefix[id] && wordBounded(text, start, end):
 			dst = append(dst, hit{phrase: id, start: int32(start), end: int32(end)})
+		case p.prefix[id] && wordBounded(text, start, start):
+			dst = append(dst, hit{phrase: id, start: int32(start), end: int32(wordEnd(text, end))})
 		}
 	}
 	return dst
+}
+
+// wordEnd returns the end of the word that continues at offset at (at
+// itself when no word character follows).
+func wordEnd(text string, at int) int {
+	for at < len(text) {
+		r, size := utf8.DecodeRuneInString(text[at:])
+		if !isWordRune(r) {
+			break
+		}
+		at += size
+	}
+	return at
 }
 
 // phraseHits are the hits of one field sorted by phrase and position, for

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"fmt"
 	"cmp"
 	"slices"
 	"strings"
@@ -10,6 +11,12 @@ import (
 // naiveHits is the definition the automaton must meet: every word-bounded
 // occurrence of every phrase in the folded text, by strings.Index.
 func naiveHits(phrases []string, text string) []hit {
+	return naivePrefixHits(phrases, nil, text)
+}
+
+// naivePrefixHits is naiveHits where prefix[id] marks a phrase written with
+// a trailing *: bounded on the left only, its hit runs to the word's end.
+func naivePrefixHits(phrases []string, prefix []bool, text string) []hit {
 	var out []hit
 	for id, ph := range phrases {
 		if ph == "" {
@@ -21,7 +28,12 @@ func naiveHits(phrases []string, text string) []hit {
 				break
 			}
 			start := at + i
-			if wordBounded(text, start, start+len(ph)) {
+			switch {
+			case id < len(prefix) && prefix[id]:
+				if wordBounded(text, start, start) {
+					out = append(out, hit{phrase: int32(id), start: int32(start), end: int32(wordEnd(text, start+len(ph)))})
+				}
+			case wordBounded(text, start, start+len(ph)):
 				out = append(out, hit{phrase: int32(id), start: int32(start), end: int32(start + len(ph))})
 			}
 			at = start + 1
@@ -52,6 +64,30 @@ func scanSorted(p *phraseSet, text string) (string, []hit) {
 	hits := p.scan(folded, nil)
 	sortHits(hits)
 	return folded, hits
+}
+
+func TestPhraseSetPrefix(t *testing.T) {
+	p := newPhraseSet()
+	sluit := p.add("sluit*")
+	exact := p.add("sluit")
+	clos := p.add("Clos*")
+	p.build()
+	folded, hits := scanSorted(p, "Sluiting! De SEH sluit, ze sluiten; afsluiten telt niet. Closing, closed.")
+	var got []string
+	for _, h := range hits {
+		got = append(got, fmt.Sprintf("%d:%s", h.phrase, folded[h.start:h.end]))
+	}
+	want := []string{
+		fmt.Sprintf("%d:sluiting", sluit), fmt.Sprintf("%d:sluit", sluit), fmt.Sprintf("%d:sluiten", sluit),
+		fmt.Sprintf("%d:sluit", exact),
+		fmt.Sprintf("%d:closing", clos), fmt.Sprintf("%d:closed", clos),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("hits = %q, want %q", got, want)
+	}
+	if want := naivePrefixHits(p.phrases, p.prefix, folded); !slices.Equal(hits, want) {
+		t.Errorf("scan = %v, naive %v", hits, want)
+	}
 }
 
 func TestPhraseSetScan(t *testing.T) {
@@ -119,7 +155,7 @@ func TestPhraseSetDefaultRules(t *testing.T) {
 		for _, ex := range slices.Concat(r.Examples.Match, r.Examples.NoMatch) {
 			for _, text := range []string{ex.Text, ex.Title, ex.Author, ex.MediaAlt} {
 				folded, got := scanSorted(m.phrases, text)
-				if want := naiveHits(m.phrases.phrases, folded); !slices.Equal(got, want) {
+				if want := naivePrefixHits(m.phrases.phrases, m.phrases.prefix, folded); !slices.Equal(got, want) {
 					t.Errorf("scan(%q) = %v, naive %v", text, got, want)
 				}
 			}

@@ -60,6 +60,10 @@ type Rule struct {
 	// NotQuestion drops matches in a sentence that ends with a question
 	// mark: asking whether a rumour is true is not spreading it.
 	NotQuestion bool `yaml:"not_question" json:"not_question,omitempty"`
+	// NotQuoted drops matches inside quotation marks: a fact-check quotes
+	// the claim it refutes ('UMC Utrecht verkoopt je data'), a believer
+	// states it.
+	NotQuoted bool `yaml:"not_quoted" json:"not_quoted,omitempty"`
 	// Detector names a built-in detector that finds the candidates:
 	// lookalike_domain.
 	Detector string `yaml:"detector" json:"detector,omitempty"`
@@ -385,7 +389,7 @@ func ruleKeys(where string) []string {
 	case "":
 		return []string{"id", "category", "severity", "description", "policy", "institutions", "fields",
 			"keywords", "pattern", "validator", "context", "exceptions", "sensitive", "confidence",
-			"explanation", "requires_institution", "author", "examples", "near", "not_question", "detector",
+			"explanation", "requires_institution", "author", "examples", "near", "not_question", "not_quoted", "detector",
 			"claim", "rebuttal"}
 	case "near":
 		return []string{"groups", "window"}

@@ -58,13 +58,20 @@ type Institution struct {
 	// OfficialDomains are the institution's own domains; their subdomains
 	// are official too.
 	OfficialDomains []string `yaml:"official_domains" json:"official_domains,omitempty"`
-	// ShortNames are what locals call it ("het UMC", "het UZ"): ambiguous
-	// on their own (the Netherlands has seven UMCs), so they count only in
-	// a post that also names one of Places, and never inside OtherNames.
-	ShortNames []string `yaml:"short_names" json:"short_names,omitempty"`
-	// Places around the institution that make a short name unambiguous.
-	Places []string `yaml:"places" json:"places,omitempty"`
+	// ShortNames are what locals call it ("het UMC", "het UZ", the campus
+	// "Pellenberg"): ambiguous on their own, so each counts only in a post
+	// that also contains one of its With words (a place: Utrecht, Uithof;
+	// or, for a campus named after its village, care words), and never
+	// inside OtherNames.
+	ShortNames []ShortName `yaml:"short_names" json:"short_names,omitempty"`
 	// OtherNames are other institutions whose names contain a short name
 	// ("Amsterdam UMC", "UZ Gent").
 	OtherNames []string `yaml:"other_names" json:"other_names,omitempty"`
+}
+
+// ShortName is an ambiguous name of an institution and the words that
+// settle it.
+type ShortName struct {
+	Name string   `yaml:"name" json:"name"`
+	With []string `yaml:"with" json:"with"`
 }
