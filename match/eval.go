@@ -241,9 +241,9 @@ func (m *Matcher) getState() *matchState {
 	return &matchState{
 		detected:    make([]bool, len(m.institutions)),
 		inFeedTitle: make([]bool, len(m.institutions)),
-		official:  make([]int8, len(m.institutions)),
-		triggered: make([]bool, len(m.rules)),
-		silenced:  make([]bool, len(m.rules)),
+		official:    make([]int8, len(m.institutions)),
+		triggered:   make([]bool, len(m.rules)),
+		silenced:    make([]bool, len(m.rules)),
 	}
 }
 
@@ -750,33 +750,52 @@ func (m *Matcher) ruleIndex(id string) int {
 // the post or not, unless the post comes from that institution itself (a
 // warning about a phishing domain).
 func (m *Matcher) lookalikeField(st *matchState, out []orderedFinding, r *compiledRule, f *field) []orderedFinding {
+	if !hasDottedWord(f.text) {
+		return out // no host name without a dot inside a word
+	}
 	for _, hs := range FindHosts(f.text) {
 		host := f.text[hs[0]:hs[1]]
-		for _, ii := range r.insts {
-			in := &m.institutions[ii]
-			v, ok := LookalikeDomain(host, in.domains)
-			if !ok || m.isOfficial(st, ii) {
-				continue
-			}
-			fd := Finding{
-				Category:     r.Category,
-				Rule:         r.ID,
-				Severity:     r.Severity,
-				Confidence:   r.Confidence,
-				Field:        f.name(),
-				Start:        hs[0],
-				End:          hs[1],
-				Evidence:     host,
-				Words:        []string{v.Reason + " of " + v.Official},
-				Sensitive:    r.Sensitive,
-				Institutions: []string{in.ID},
-			}
-			fd.Explanation = m.explain(r, fd)
-			out = append(out, orderedFinding{fd, f.order})
-			break
+		v, ok := LookalikeDomain(host, r.domains)
+		if !ok {
+			continue
 		}
+		k := slices.Index(r.domains, v.Official)
+		if k < 0 {
+			continue
+		}
+		ii := r.domainInst[k]
+		if m.isOfficial(st, ii) {
+			continue
+		}
+		fd := Finding{
+			Category:     r.Category,
+			Rule:         r.ID,
+			Severity:     r.Severity,
+			Confidence:   r.Confidence,
+			Field:        f.name(),
+			Start:        hs[0],
+			End:          hs[1],
+			Evidence:     host,
+			Words:        []string{v.Reason + " of " + v.Official},
+			Sensitive:    r.Sensitive,
+			Institutions: []string{m.institutions[ii].ID},
+		}
+		fd.Explanation = m.explain(r, fd)
+		out = append(out, orderedFinding{fd, f.order})
 	}
 	return out
+}
+
+// hasDottedWord reports whether s has a dot between two letters or digits,
+// as every host name does and running text mostly does not ("end. Next").
+// It is the cheap test before looking for host names.
+func hasDottedWord(s string) bool {
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == '.' && (isWordByte(s[i-1]) || s[i-1] >= 0x80) && (isWordByte(s[i+1]) || s[i+1] >= 0x80) {
+			return true
+		}
+	}
+	return false
 }
 
 // span is a [start, end) byte range.

@@ -83,8 +83,8 @@ type compiledInstitution struct {
 	shortNames, otherNames []int
 	with                   [][]int
 	forms                  []string
-	accounts []string // folded, without leading '@'
-	domains  []string
+	accounts               []string // folded, without leading '@'
+	domains                []string
 }
 
 // phraseRef is a rule word compiled to a phrase id. inst is the institution
@@ -108,10 +108,14 @@ type compiledRule struct {
 	ctxNone   []phraseRef
 	ctxLabels []phraseRef
 	// near holds the compiled word groups of Near, in order.
-	near      [][]phraseRef
-	excPhrase []int
-	excAuthor []string
-	excDomain []string
+	near [][]phraseRef
+	// domains are the official domains of the rule's institutions, for a
+	// lookalike_domain detector; domainInst[k] owns domains[k].
+	domains    []string
+	domainInst []int
+	excPhrase  []int
+	excAuthor  []string
+	excDomain  []string
 }
 
 // Compile checks the rules against the institutions and builds a Matcher.
@@ -334,6 +338,14 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 	}
 	if r.Detector != "" && r.Detector != DetectorLookalikeDomain {
 		fail("unknown detector %q", r.Detector)
+	}
+	if r.Detector == DetectorLookalikeDomain {
+		for _, i := range cr.insts {
+			for _, d := range m.institutions[i].domains {
+				cr.domains = append(cr.domains, d)
+				cr.domainInst = append(cr.domainInst, i)
+			}
+		}
 	}
 	for _, p := range m.expandWords(r.Exceptions.Phrases, cr.insts) {
 		cr.excPhrase = append(cr.excPhrase, p.id)

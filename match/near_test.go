@@ -56,3 +56,18 @@ func TestWordStarts(t *testing.T) {
 		}
 	}
 }
+
+func TestHasDottedWord(t *testing.T) {
+	for text, want := range map[string]bool{
+		"zie umcutrecht-betalen.nl nu":     true,
+		"Einde. Volgende zin. En nog één.": false,
+		"xn--umcutrcht-l0h.nl":             true,
+		"uzlеuven.be (Cyrillic e)":         true,
+		"":                                 false,
+		".nl":                              false,
+	} {
+		if got := hasDottedWord(text); got != want {
+			t.Errorf("hasDottedWord(%q) = %v, want %v", text, got, want)
+		}
+	}
+}

@@ -1,8 +1,8 @@
 package match
 
 import (
-	"fmt"
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
