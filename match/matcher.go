@@ -403,6 +403,12 @@ func (m *Matcher) expandWords(words []string, insts []int) []phraseRef {
 			for _, f := range m.institutions[i].forms {
 				add(strings.ReplaceAll(w, institutionToken, f), i)
 			}
+			// Short names stand for the institution in rule words too: a
+			// rule only runs on a post whose institution is settled, and
+			// then "het UZ" next to an alarm word is about it.
+			for _, sn := range m.institutions[i].ShortNames {
+				add(strings.ReplaceAll(w, institutionToken, sn.Name), i)
+			}
 		}
 	}
 	return refs

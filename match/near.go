@@ -92,8 +92,16 @@ func wordStarts(text string) []int {
 }
 
 // inQuestion reports whether the sentence that goes on after text[:end]
-// ends with a question mark.
+// ends with a question mark. "Wist je dat ...?" and "Did you know ...?"
+// are claims dressed as questions and do not count.
 func inQuestion(text string, end int) bool {
+	start := strings.LastIndexAny(text[:end], ".!?\n") + 1
+	opening := strings.ToLower(strings.TrimSpace(text[start:end]))
+	for _, claim := range []string{"wist je dat", "wist u dat", "wisten jullie dat", "did you know", "saviez-vous que", "savais-tu que"} {
+		if strings.HasPrefix(opening, claim) {
+			return false
+		}
+	}
 	for i := end; i < len(text); {
 		r, size := utf8.DecodeRuneInString(text[i:])
 		switch r {

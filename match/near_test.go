@@ -16,6 +16,8 @@ func TestInQuestion(t *testing.T) {
 		{"De SEH sluit!? Echt waar", "sluit", true},
 		{"De SEH sluit\nwie weet meer?", "sluit", false},
 		{"De SEH sluit", "sluit", false},
+		{"Wist je dat je dossier bij het UMC doorverkocht wordt? Echt.", "doorverkocht", false},
+		{"Did you know they sell your data?", "sell", false},
 	} {
 		end := strings.Index(tc.text, tc.at) + len(tc.at)
 		if got := inQuestion(tc.text, end); got != tc.want {
