@@ -121,7 +121,7 @@ func defaultInstitutions() []match.Institution {
 					"patiënt", "patiënten", "revalidatiepatiënten", "verpleegkundige", "kinesist", "afdeling", "dienst",
 					"campus", "hospitalisatie", "opgenomen", "infirmière", "service", "patients", "rehabilitation", "hospital"}},
 			},
-			OtherNames:       []string{"UZ Gent", "UZ Brussel", "UZ Antwerpen", "UZA", "AZ Leuven"},
+			OtherNames: []string{"UZ Gent", "UZ Brussel", "UZ Antwerpen", "UZA", "AZ Leuven"},
 		},
 	}
 }
