@@ -395,16 +395,7 @@ func (g *stageGroup) err() error {
 // inDir makes the rule errors of a user rule directory name the file by its
 // path on disk rather than its name inside the directory.
 func inDir(dir string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var errs []error
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = joined.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
+	for _, e := range SplitErrors(err) {
 		var re *match.RuleError
 		if errors.As(e, &re) {
 			re.File = filepath.Join(dir, re.File)

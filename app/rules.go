@@ -134,7 +134,7 @@ func (a *App) ReloadRules() error {
 	if err != nil {
 		a.ruleMetrics.lastSuccessful.Set(0)
 		a.ruleMetrics.reloads.WithLabelValues("failure").Inc()
-		problems := splitErrors(err)
+		problems := SplitErrors(err)
 		for _, p := range problems {
 			a.logger.Error("rule problem", "problem", p.Error())
 		}
@@ -151,7 +151,7 @@ func (a *App) ReloadRules() error {
 }
 
 // splitErrors flattens joined errors into their parts, one per problem.
-func splitErrors(err error) []error {
+func SplitErrors(err error) []error {
 	if err == nil {
 		return nil
 	}
@@ -161,7 +161,7 @@ func splitErrors(err error) []error {
 	}
 	var out []error
 	for _, e := range joined.Unwrap() {
-		out = append(out, splitErrors(e)...)
+		out = append(out, SplitErrors(e)...)
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 	rules, loadErr := app.LoadRules(cfg)
 	problems := map[string][]string{} // rule id → problems; "" for whole files
 	addProblems := func(err error) {
-		for _, e := range splitErrors(err) {
+		for _, e := range app.SplitErrors(err) {
 			var re *match.RuleError
 			if errors.As(e, &re) {
 				problems[re.Rule] = append(problems[re.Rule], re.Error())
@@ -150,20 +150,4 @@ func cmdRulesList(args []string, stdout, stderr io.Writer) int {
 // tabless keeps a free-text column on one line and in one column.
 func tabless(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// splitErrors flattens joined errors into their parts.
-func splitErrors(err error) []error {
-	if err == nil {
-		return nil
-	}
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range joined.Unwrap() {
-		out = append(out, splitErrors(e)...)
-	}
-	return out
 }
