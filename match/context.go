@@ -44,13 +44,17 @@ func contextSpan(text string, fs, fe, window, labelWindow int) (lo, hi, labelLo 
 		at = start
 	}
 	wordBefore = count > 0
+	// A window that reaches the first word reaches the start of the text:
+	// what stands before the first word (an emoji, a quote) is context too.
 	switch {
 	case nth >= 0:
-		lo = min(lo, nth)
-	case earliest >= 0:
-		lo = min(lo, earliest)
-	case firstFound:
-		lo = min(lo, firstStart)
+		if _, more := prevWordEnd(text, nth); more {
+			lo = min(lo, nth)
+		} else {
+			lo = 0
+		}
+	default:
+		lo = 0
 	}
 	if labelNth >= 0 {
 		labelLo = labelNth
@@ -67,6 +71,7 @@ func contextSpan(text string, fs, fe, window, labelWindow int) (lo, hi, labelLo 
 	} else if end, ok := prevWordEnd(text, fe); ok {
 		lastEnd, anyWord = end, true
 	}
+	reachedEnd := true
 	for n := 0; n < window; n++ {
 		start, ok := nextWordStart(text, at)
 		if !ok {
@@ -75,7 +80,15 @@ func contextSpan(text string, fs, fe, window, labelWindow int) (lo, hi, labelLo 
 		lastEnd, anyWord = wordEndAfter(text, start), true
 		at = lastEnd
 	}
-	if anyWord {
+	if _, more := nextWordStart(text, at); more {
+		reachedEnd = false
+	}
+	// Likewise a window that reaches the last word reaches the end: a
+	// closing 😂 belongs to the sentence it ends.
+	switch {
+	case reachedEnd:
+		hi = len(text)
+	case anyWord:
 		hi = max(hi, lastEnd)
 	}
 	return lo, hi, labelLo, wordBefore

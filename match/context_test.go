@@ -19,13 +19,15 @@ func contextSpanByWords(text string, fs, fe, window, labelWindow int) (lo, hi, l
 	for last+1 < len(words) && words[last+1][0] < fe {
 		last++
 	}
-	lo, hi = fs, fe
+	// A window reaching the first (last) word reaches the start (end) of
+	// the text.
+	lo, hi = 0, len(text)
 	if n := len(words); n > 0 {
-		if from := max(first-window, 0); from < n {
-			lo = min(lo, words[from][0])
+		if from := first - window; from > 0 {
+			lo = min(fs, words[from][0])
 		}
-		if to := min(last+window, n-1); to >= 0 {
-			hi = max(hi, words[to][1])
+		if to := last + window; to < n-1 {
+			hi = max(fe, words[to][1])
 		}
 	}
 	labelLo = -1
