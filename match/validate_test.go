@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -140,4 +141,57 @@ func TestValidIBAN(t *testing.T) {
 	if got := substrings("IBAN NL91 ABNA 0417 1643 00 graag", findIBANSpans("IBAN NL91 ABNA 0417 1643 00 graag")); !slices.Equal(got, []string{"NL91 ABNA 0417 1643 00"}) {
 		t.Errorf("findIBANSpans = %q", got)
 	}
+}
+
+// bsnByDefinition is the 11-check as the Dutch government states it,
+// written independently of ValidBSN: 9·d1 + 8·d2 + … + 2·d8 − 1·d9 is a
+// multiple of 11, and the number is not all zeros.
+func bsnByDefinition(s string) bool {
+	if len(s) != 9 || strings.Trim(s, "0123456789") != "" || s == "000000000" {
+		return false
+	}
+	sum := 0
+	for i := range 8 {
+		sum += int(s[i]-'0') * (9 - i)
+	}
+	sum -= int(s[8] - '0')
+	return sum%11 == 0
+}
+
+// FuzzValidators checks ValidBSN against the definition above, that
+// ValidBelgianNN never accepts check digits that fail both rules (beCheck),
+// and the finders against the validators, on any input.
+func FuzzValidators(f *testing.F) {
+	for _, seed := range []string{"111222333", "123456782", "85073003328", "05031212360", "bsn 111.222.333, rr 85.07.30-033.28", "000000000", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidBSN(s), bsnByDefinition(s); got != want {
+			t.Errorf("ValidBSN(%q) = %v, by definition %v", s, got, want)
+		}
+		if ValidBelgianNN(s) {
+			if len(s) != 11 || strings.Trim(s, "0123456789") != "" || beCheck(s[:9], false) != s[9:] && beCheck(s[:9], true) != s[9:] {
+				t.Errorf("ValidBelgianNN(%q) accepts a number whose check digits fail both rules", s)
+			}
+		}
+		for _, n := range FindBSNs(s) {
+			if !ValidBSN(onlyDigits(n)) {
+				t.Errorf("FindBSNs(%q) returned %q, which fails the 11-check", s, n)
+			}
+		}
+		for _, n := range FindBelgianNNs(s) {
+			if !ValidBelgianNN(onlyDigits(n)) {
+				t.Errorf("FindBelgianNNs(%q) returned %q, which fails the check", s, n)
+			}
+		}
+	})
+}
+
+func onlyDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
 }
