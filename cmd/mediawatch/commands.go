@@ -39,6 +39,17 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
+// loadConfig loads the configuration file at path (built-in defaults when
+// empty) and prints every problem on stderr when it cannot.
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, false
+	}
+	return cfg, true
+}
+
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -62,9 +73,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
 		return 1
 	}
 	if *logFormat != "" {
@@ -300,9 +310,8 @@ func cmdReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
 		return 1
 	}
 	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
@@ -331,9 +340,8 @@ func cmdRescan(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "mediawatch rescan: want --since DURATION (e.g. --since 72h) and no arguments")
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
 		return 1
 	}
 	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/mediawatch/mediawatch/app"
-	"github.com/mediawatch/mediawatch/config"
 	"github.com/mediawatch/mediawatch/match"
 )
 
@@ -44,9 +43,8 @@ func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
 		return 1
 	}
 	rules, loadErr := app.LoadRules(cfg)
@@ -128,9 +126,8 @@ func cmdRulesList(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
 		return 1
 	}
 	matcher, err := app.LoadMatcher(cfg)
