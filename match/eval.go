@@ -755,7 +755,7 @@ func (m *Matcher) lookalikeField(st *matchState, out []orderedFinding, r *compil
 	}
 	for _, hs := range FindHosts(f.text) {
 		host := f.text[hs[0]:hs[1]]
-		v, ok := LookalikeDomain(host, r.domains)
+		v, ok := r.checker.check(host)
 		if !ok {
 			continue
 		}

@@ -60,16 +60,33 @@ const minTypoLetters = 6
 // after mapping confusable characters; a small edit distance from the
 // official label.
 func LookalikeDomain(host string, official []string) (DomainVerdict, bool) {
+	return newDomainChecker(official).check(host)
+}
+
+// domainChecker holds official domains parsed once (public suffix, IDNA,
+// confusables), for a matcher that checks every host of every post.
+type domainChecker struct {
+	official []parsedHost
+}
+
+func newDomainChecker(official []string) domainChecker {
+	var c domainChecker
+	for _, o := range official {
+		if od, ok := parseHostName(o); ok {
+			c.official = append(c.official, od)
+		}
+	}
+	return c
+}
+
+// check is LookalikeDomain against the checker's official domains.
+func (c domainChecker) check(host string) (DomainVerdict, bool) {
 	h, ok := parseHostName(host)
 	if !ok {
 		return DomainVerdict{}, false
 	}
-	officials := make([]parsedHost, 0, len(official))
-	for _, o := range official {
-		od, ok := parseHostName(o)
-		if !ok {
-			continue
-		}
+	officials := make([]parsedHost, 0, len(c.official))
+	for _, od := range c.official {
 		// Subdomains are official by definition; the rest of the same
 		// registrable domain belongs to the same registrant, so a near-miss
 		// like "www2.umcutrecht.nl" is no impersonation either.

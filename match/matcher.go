@@ -113,6 +113,7 @@ type compiledRule struct {
 	// lookalike_domain detector; domainInst[k] owns domains[k].
 	domains    []string
 	domainInst []int
+	checker    domainChecker
 	excPhrase  []int
 	excAuthor  []string
 	excDomain  []string
@@ -346,6 +347,7 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 				cr.domainInst = append(cr.domainInst, i)
 			}
 		}
+		cr.checker = newDomainChecker(cr.domains)
 	}
 	for _, p := range m.expandWords(r.Exceptions.Phrases, cr.insts) {
 		cr.excPhrase = append(cr.excPhrase, p.id)
