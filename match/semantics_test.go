@@ -75,6 +75,16 @@ func TestRuleSemantics(t *testing.T) {
 			want:    nil,
 		},
 		{
+			name:    "near groups in any order, evidence from first to last word",
+			mention: mention.Mention{Text: "Gerucht of niet: sluiting van de SEH in UZ Leuven"},
+			want:    []want{{rule: "misinformation.near_claim", field: "text", evidence: "sluiting van de SEH", institutions: []string{"uz-leuven"}}},
+		},
+		{
+			name:    "near groups too far apart",
+			mention: mention.Mention{Text: "In UZ Leuven is de SEH gewoon open, alleen de kantine gaat vroeg dicht"},
+			want:    nil,
+		},
+		{
 			name:    "overlapping keywords give the longest",
 			mention: mention.Mention{Text: "UZ Leuven", Media: []mention.Media{{Alt: "Stiekem opgenomen"}, {Alt: "opgenomen"}}},
 			want: []want{
