@@ -20,7 +20,7 @@ import (
 const DefaultRulesPollInterval = 2 * time.Second
 
 // ruleFilePatterns are the file names loaded from a rule directory.
-var ruleFilePatterns = []string{"*.yaml", "*.yml"}
+func ruleFilePatterns() []string { return []string{"*.yaml", "*.yml"} }
 
 // LoadRules loads the shipped rules and those of the configured directories
 // and drops the disabled ones. It returns every rule that loaded soundly
@@ -58,7 +58,7 @@ func LoadRules(cfg *config.Config) ([]match.Rule, error) {
 func loadRuleDir(dir string) ([]match.Rule, error) {
 	fsys := os.DirFS(dir)
 	var patterns []string
-	for _, p := range ruleFilePatterns {
+	for _, p := range ruleFilePatterns() {
 		if files, _ := fs.Glob(fsys, p); len(files) > 0 {
 			patterns = append(patterns, p)
 		}
