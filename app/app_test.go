@@ -63,14 +63,7 @@ func newFeedServer(t *testing.T) *feedServer {
 
 func testConfig(t *testing.T, dataDir string, fs *feedServer) *config.Config {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = dataDir
-	cfg.NATS.Listen = "127.0.0.1:-1"
-	cfg.NATS.StoreDir = ""
-	cfg.Index.Path = ""
-	cfg.Index.FlushInterval = config.Duration(50 * time.Millisecond)
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Ingest.AllowPrivateNetworks = []string{"127.0.0.0/8"}
+	cfg := quietConfig(t, dataDir)
 	cfg.Feeds = []config.Feed{
 		{ID: "stadsnieuws", URL: fs.URL + "/nieuws.rss", Source: "news", Interval: config.Duration(time.Hour)},
 		{ID: "forum", URL: fs.URL + "/social.atom", Source: "forum", Interval: config.Duration(time.Hour)},

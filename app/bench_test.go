@@ -24,11 +24,8 @@ func BenchmarkPipeline(b *testing.B) {
 	for _, it := range demoCorpus(b) {
 		corpus = append(corpus, it.mention)
 	}
-	cfg := config.Default()
-	cfg.DataDir = b.TempDir()
-	cfg.NATS.Listen, cfg.NATS.StoreDir, cfg.Index.Path = "127.0.0.1:-1", "", ""
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Feeds = nil
+	cfg := quietConfig(b, b.TempDir())
+	cfg.Index.FlushInterval = config.Default().Index.FlushInterval // as shipped
 	a, err := app.New(app.Options{Config: cfg, Version: "bench"})
 	if err != nil {
 		b.Fatal(err)

@@ -111,7 +111,9 @@ func serveFeed(t *testing.T, file string) string {
 	return srv.URL + "/" + filepath.Base(file)
 }
 
-func quietConfig(t *testing.T, dataDir string) *config.Config {
+// quietConfig is the built-in configuration on loopback with free ports,
+// under dataDir, with no feeds.
+func quietConfig(t testing.TB, dataDir string) *config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dataDir

@@ -15,33 +15,17 @@ import (
 	"github.com/mediawatch/mediawatch/mention"
 )
 
-// corpusPost is one labelled post of testdata/corpus. The fields other than
-// label are those `mediawatch scan` reads.
+// corpusPost is one labelled post of testdata/corpus: what `mediawatch
+// scan` reads, and the label.
 type corpusPost struct {
-	ID        string   `json:"id"`
-	Source    string   `json:"source"`
-	FeedTitle string   `json:"feed_title"`
-	Author    string   `json:"author"`
-	Title     string   `json:"title"`
-	Text      string   `json:"text"`
-	URL       string   `json:"url"`
-	Lang      string   `json:"lang"`
-	MediaAlt  []string `json:"media_alt"`
-	Label     struct {
+	mention.Post
+	Label struct {
 		Institutions []string `json:"institutions"`
 		Categories   []string `json:"categories"`
 		HardNegative bool     `json:"hard_negative"`
 		Kind         string   `json:"kind"`
 		Note         string   `json:"note"`
 	} `json:"label"`
-}
-
-func (p corpusPost) mention() *mention.Mention {
-	m := &mention.Mention{ID: p.ID, Source: p.Source, FeedTitle: p.FeedTitle, Author: p.Author, Title: p.Title, Text: p.Text, URL: p.URL, Lang: p.Lang}
-	for _, alt := range p.MediaAlt {
-		m.Media = append(m.Media, mention.Media{Alt: alt})
-	}
-	return m
 }
 
 // The corpus has parts: heldout.jsonl, labelled before the rules were
@@ -123,7 +107,7 @@ func evaluate(m *match.Matcher, posts []corpusPost) evaluation {
 	}
 	for _, p := range posts {
 		ev.posts++
-		res := m.Match(p.mention())
+		res := m.Match(p.Mention())
 		var predicted []string
 		rulesOf := map[string][]string{}
 		for _, f := range res.Findings {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // phraseSet holds folded phrases and finds their word-bounded occurrences.
@@ -268,23 +267,10 @@ func (p *phraseSet) emit(text string, end int, state int32, dst []hit) []hit {
 		case p.anywhere || !p.prefix[id] && wordBounded(text, start, end):
 			dst = append(dst, hit{phrase: id, start: int32(start), end: int32(end)})
 		case p.prefix[id] && wordBounded(text, start, start):
-			dst = append(dst, hit{phrase: id, start: int32(start), end: int32(wordEnd(text, end))})
+			dst = append(dst, hit{phrase: id, start: int32(start), end: int32(wordEndAfter(text, end))})
 		}
 	}
 	return dst
-}
-
-// wordEnd returns the end of the word that continues at offset at (at
-// itself when no word character follows).
-func wordEnd(text string, at int) int {
-	for at < len(text) {
-		r, size := utf8.DecodeRuneInString(text[at:])
-		if !isWordRune(r) {
-			break
-		}
-		at += size
-	}
-	return at
 }
 
 // phraseHits are the hits of one field sorted by phrase and position, for

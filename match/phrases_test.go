@@ -31,7 +31,7 @@ func naivePrefixHits(phrases []string, prefix []bool, text string) []hit {
 			switch {
 			case id < len(prefix) && prefix[id]:
 				if wordBounded(text, start, start) {
-					out = append(out, hit{phrase: int32(id), start: int32(start), end: int32(wordEnd(text, start+len(ph)))})
+					out = append(out, hit{phrase: int32(id), start: int32(start), end: int32(wordEndAfter(text, start+len(ph)))})
 				}
 			case wordBounded(text, start, start+len(ph)):
 				out = append(out, hit{phrase: int32(id), start: int32(start), end: int32(start + len(ph))})

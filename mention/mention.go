@@ -67,3 +67,29 @@ func ID(feedURL, guid, link string) string {
 func Subject(source string) string {
 	return "mediawatch.mentions." + source
 }
+
+// Post is a post as outside tools hand it to mediawatch, one JSON object a
+// line: the fields `mediawatch scan` reads (a contract: never rename them)
+// and that the labelled corpus is written in.
+type Post struct {
+	ID        string `json:"id"`
+	Source    string `json:"source"`
+	FeedTitle string `json:"feed_title"`
+	Author    string `json:"author"`
+	Title     string `json:"title"`
+	Text      string `json:"text"`
+	URL       string `json:"url"`
+	Lang      string `json:"lang"`
+	// MediaAlt are the alt texts or captions of the post's images.
+	MediaAlt []string `json:"media_alt"`
+}
+
+// Mention returns the post as a mention.
+func (p Post) Mention() *Mention {
+	m := &Mention{ID: p.ID, Source: p.Source, FeedTitle: p.FeedTitle, Author: p.Author,
+		Title: p.Title, Text: p.Text, URL: p.URL, Lang: p.Lang}
+	for _, alt := range p.MediaAlt {
+		m.Media = append(m.Media, Media{Alt: alt})
+	}
+	return m
+}

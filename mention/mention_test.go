@@ -40,3 +40,15 @@ func TestSubject(t *testing.T) {
 		t.Errorf("Subject = %q", got)
 	}
 }
+
+func TestPostMention(t *testing.T) {
+	p := Post{ID: "p1", Source: "mastodon", FeedTitle: "#uzleuven", Author: "@jan", Title: "t", Text: "x", URL: "https://m.example/@jan/1", Lang: "nl",
+		MediaAlt: []string{"foto van een scherm", "tweede foto"}}
+	m := p.Mention()
+	if m.ID != "p1" || m.Source != "mastodon" || m.FeedTitle != "#uzleuven" || m.Author != "@jan" || m.Title != "t" || m.Text != "x" || m.URL != p.URL || m.Lang != "nl" {
+		t.Errorf("mention = %+v", m)
+	}
+	if len(m.Media) != 2 || m.Media[0].Alt != "foto van een scherm" || m.Media[1].Alt != "tweede foto" {
+		t.Errorf("media = %+v", m.Media)
+	}
+}

@@ -39,15 +39,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
-// loadConfig loads the configuration file at path (built-in defaults when
-// empty) and prints every problem on stderr when it cannot.
-func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
-	cfg, err := config.Load(path)
+// parseWithConfig parses args and loads the configuration file named by
+// cfgPath (built-in defaults when empty), printing every problem on stderr.
+// When it cannot, it returns the exit code to end with.
+func parseWithConfig(fs *flag.FlagSet, cfgPath *string, args []string, stderr io.Writer) (*config.Config, int, bool) {
+	if code, ok := parseFlags(fs, args); !ok {
+		return nil, code, false
+	}
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return nil, false
+		return nil, 1, false
 	}
-	return cfg, true
+	return cfg, 0, true
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -70,12 +74,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "config file (YAML); empty: built-in defaults")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: config log.format)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (default: config log.level)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	cfg, ok := loadConfig(*cfgPath, stderr)
+	cfg, code, ok := parseWithConfig(fs, cfgPath, args, stderr)
 	if !ok {
-		return 1
+		return code
 	}
 	if *logFormat != "" {
 		cfg.Log.Format = *logFormat
@@ -307,12 +308,9 @@ func redactMention(m mention.Mention, fs []match.Finding) mention.Mention {
 func cmdReindex(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("reindex", stderr)
 	cfgPath := fs.String("config", "", "config file (YAML); empty: built-in defaults")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	cfg, ok := loadConfig(*cfgPath, stderr)
+	cfg, code, ok := parseWithConfig(fs, cfgPath, args, stderr)
 	if !ok {
-		return 1
+		return code
 	}
 	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
@@ -340,8 +338,9 @@ func cmdRescan(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "mediawatch rescan: want --since DURATION (e.g. --since 72h) and no arguments")
 		return 2
 	}
-	cfg, ok := loadConfig(*cfgPath, stderr)
-	if !ok {
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)

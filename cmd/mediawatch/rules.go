@@ -40,12 +40,9 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("rules test", stderr)
 	cfgPath := fs.String("config", "", "config file (YAML) for institutions and rule directories; empty: built-in defaults")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	cfg, ok := loadConfig(*cfgPath, stderr)
+	cfg, code, ok := parseWithConfig(fs, cfgPath, args, stderr)
 	if !ok {
-		return 1
+		return code
 	}
 	rules, loadErr := app.LoadRules(cfg)
 	problems := map[string][]string{} // rule id → problems; "" for whole files
@@ -123,12 +120,9 @@ func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 func cmdRulesList(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("rules list", stderr)
 	cfgPath := fs.String("config", "", "config file (YAML) for institutions and rule directories; empty: built-in defaults")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	cfg, ok := loadConfig(*cfgPath, stderr)
+	cfg, code, ok := parseWithConfig(fs, cfgPath, args, stderr)
 	if !ok {
-		return 1
+		return code
 	}
 	matcher, err := app.LoadMatcher(cfg)
 	if err != nil {

@@ -21,19 +21,6 @@ import (
 // bounded whatever is piped in.
 const maxScanLine = 16 << 20
 
-// scanInput is one input line of `mediawatch scan`.
-type scanInput struct {
-	ID        string   `json:"id"`
-	Source    string   `json:"source"`
-	FeedTitle string   `json:"feed_title"`
-	Author    string   `json:"author"`
-	Title     string   `json:"title"`
-	Text      string   `json:"text"`
-	URL       string   `json:"url"`
-	Lang      string   `json:"lang"`
-	MediaAlt  []string `json:"media_alt"`
-}
-
 // scanOutput is one output line: the findings on one input line, or the
 // reason it could not be read. The lists are never null, so consumers need
 // no special case for errors.
@@ -188,12 +175,7 @@ func scanOne(line []byte, n int, tooLong bool, maxLine int, matcher *match.Match
 		out.Error = fmt.Sprintf("line %d: %v", n, err)
 		return out
 	}
-	m := mention.Mention{ID: in.ID, Source: in.Source, FeedTitle: in.FeedTitle, Author: in.Author,
-		Title: in.Title, Text: in.Text, URL: in.URL, Lang: in.Lang}
-	for _, alt := range in.MediaAlt {
-		m.Media = append(m.Media, mention.Media{Alt: alt})
-	}
-	res := matcher.Match(&m)
+	res := matcher.Match(in.Mention())
 	if res.Institutions != nil {
 		out.Institutions = res.Institutions
 	}
@@ -212,8 +194,8 @@ func scanOne(line []byte, n int, tooLong bool, maxLine int, matcher *match.Match
 // decodeScanInput decodes one line. On an error it still returns the id
 // when the line is an object with a string id, so the error line can say
 // which record it was.
-func decodeScanInput(line []byte) (scanInput, error) {
-	var in scanInput
+func decodeScanInput(line []byte) (mention.Post, error) {
+	var in mention.Post
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil {
 		var typeErr *json.UnmarshalTypeError
