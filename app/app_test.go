@@ -158,18 +158,27 @@ type storedAlert struct {
 	alert   alerts.Alert
 }
 
-// readAlerts returns every message in the ALERTS stream.
-func readAlerts(t *testing.T, natsURL string) []storedAlert {
+// connectJS connects a JetStream client of the test's own; the caller
+// closes it with the returned function.
+func connectJS(t *testing.T, natsURL string) (jetstream.JetStream, func()) {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
+		nc.Close()
 		t.Fatal(err)
 	}
+	return js, nc.Close
+}
+
+// readAlerts returns every message in the ALERTS stream.
+func readAlerts(t *testing.T, natsURL string) []storedAlert {
+	t.Helper()
+	js, closeJS := connectJS(t, natsURL)
+	defer closeJS()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream, err := js.Stream(ctx, bus.StreamAlerts)
@@ -338,12 +347,8 @@ func TestEndToEnd(t *testing.T) {
 // waitIdle waits until the match consumer has nothing pending or unacked.
 func waitIdle(t *testing.T, natsURL string) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, closeJS := connectJS(t, natsURL)
+	defer closeJS()
 	eventually(t, "match consumer idle", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

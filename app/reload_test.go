@@ -19,7 +19,6 @@ import (
 	"github.com/mediawatch/mediawatch/config"
 	"github.com/mediawatch/mediawatch/match"
 	"github.com/mediawatch/mediawatch/mention"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -215,15 +214,8 @@ func TestRulesReloadOnChange(t *testing.T) {
 // publishMention stores one mention on the MENTIONS stream, as ingest does.
 func publishMention(t *testing.T, natsURL string, m mention.Mention) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, closeJS := connectJS(t, natsURL)
+	defer closeJS()
 	data, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
