@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/mediawatch/mediawatch/mention"
 )
@@ -56,6 +55,7 @@ type field struct {
 	foldedFrom int        // offset of folded.text in the mention's buffer
 	hits       phraseHits // sorted by phrase and position
 	digits     int        // ASCII digits in text, -1 until counted
+	spaceRun   int        // longest run of white space in text, -1 until known
 	// literalRules has a bit set for every rule one of whose pattern's
 	// required literals occurs in the field; starts[startsOf[ri]:
 	// startsOf[ri+1]] are the offsets, in order, where a prefix of rule
@@ -69,13 +69,7 @@ type field struct {
 // scanPatterns looks for the literals and prefixes of every pattern in
 // the field, in one pass over its canonical form.
 func (f *field) scanPatterns(st *matchState, m *Matcher) {
-	ascii := true
-	for i := 0; i < len(f.text); i++ {
-		if f.text[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
+	ascii := isASCII(f.text)
 	// ASCII text is its own folded form in canonical form too.
 	canonical := f.folded.text
 	if !ascii {
@@ -169,12 +163,23 @@ func (f *field) name() string {
 // offsets returns the folded field with its offset maps, which it builds
 // in st's buffers on first use.
 func (f *field) offsets(st *matchState) *folded {
-	if f.folded.origEnd == nil {
+	if f.folded.origEnd == nil && !f.folded.identity {
+		if isASCII(f.text) {
+			f.folded.identity = true
+			return &f.folded
+		}
 		from := len(st.ends)
 		st.starts, st.ends = foldOffsets(st.starts, st.ends, f.text)
 		f.folded.origStart, f.folded.origEnd = st.starts[from:len(st.starts):len(st.starts)], st.ends[from:len(st.ends):len(st.ends)]
 	}
 	return &f.folded
+}
+
+func (f *field) longestSpaceRun() int {
+	if f.spaceRun < 0 {
+		f.spaceRun = longestSpaceRun(f.text)
+	}
+	return f.spaceRun
 }
 
 func (f *field) digitCount() int {
@@ -219,6 +224,10 @@ type matchState struct {
 	canonical   []byte
 	canonicalAt []int32
 	literalHits []hit
+	// Scratch for grouping hits by phrase: a counter per phrase, all zero
+	// between uses, and the buffer the hits are placed in.
+	phraseCount []int32
+	grouping    groupScratch
 	startBuf    []int32
 	reader      strings.Reader // for patterns
 
@@ -244,6 +253,7 @@ func (m *Matcher) getState() *matchState {
 		official:    make([]int8, len(m.institutions)),
 		triggered:   make([]bool, len(m.rules)),
 		silenced:    make([]bool, len(m.rules)),
+		phraseCount: make([]int32, len(m.phrases.phrases)),
 	}
 }
 
@@ -284,7 +294,7 @@ func (m *Matcher) load(st *matchState, mn *mention.Mention) {
 			st.fields = append(st.fields, field{})
 		}
 		f := &st.fields[len(st.fields)-1]
-		f.kind, f.index, f.order, f.text, f.digits = kind, index, len(st.fields)-1, text, -1
+		f.kind, f.index, f.order, f.text, f.digits, f.spaceRun = kind, index, len(st.fields)-1, text, -1, -1
 	}
 	add(kindText, 0, mn.Text)
 	add(kindTitle, 0, mn.Title)
@@ -316,7 +326,7 @@ func (m *Matcher) load(st *matchState, mn *mention.Mention) {
 		for _, h := range f.hits {
 			m.noteHit(st, f, h)
 		}
-		f.hits.sort()
+		f.hits = groupByPhrase(f.hits, st.phraseCount, &st.grouping)
 	}
 }
 
@@ -671,7 +681,7 @@ func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRu
 			}
 		}
 	case r.pattern != nil:
-		for _, loc := range r.pattern.findAll(f.text, &st.reader, f.patternStarts(st, m, r), nil) {
+		for _, loc := range r.pattern.findAll(f.text, f.longestSpaceRun(), &st.reader, f.patternStarts(st, m, r), nil) {
 			if loc.start == loc.end {
 				continue
 			}
@@ -790,12 +800,16 @@ func (m *Matcher) lookalikeField(st *matchState, out []orderedFinding, r *compil
 // as every host name does and running text mostly does not ("end. Next").
 // It is the cheap test before looking for host names.
 func hasDottedWord(s string) bool {
-	for i := 1; i+1 < len(s); i++ {
-		if s[i] == '.' && (isWordByte(s[i-1]) || s[i-1] >= 0x80) && (isWordByte(s[i+1]) || s[i+1] >= 0x80) {
+	for i := 0; ; i++ {
+		k := strings.IndexByte(s[i:], '.')
+		if k < 0 {
+			return false
+		}
+		i += k
+		if i > 0 && i+1 < len(s) && (isWordByte(s[i-1]) || s[i-1] >= 0x80) && (isWordByte(s[i+1]) || s[i+1] >= 0x80) {
 			return true
 		}
 	}
-	return false
 }
 
 // span is a [start, end) byte range.

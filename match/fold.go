@@ -39,6 +39,9 @@ type folded struct {
 	// from its accent.
 	origStart []int32
 	origEnd   []int32
+	// identity is set for ASCII text, which folds byte for byte: offsets
+	// are the same on both sides and the maps are not built.
+	identity bool
 }
 
 func fold(s string) folded {
@@ -254,17 +257,42 @@ func (f *folded) toOrig(start, end int) (int, int) {
 	if start >= end || end > len(f.text) {
 		return 0, 0
 	}
+	if f.identity {
+		return start, end
+	}
 	return int(f.origStart[start]), int(f.origEnd[end-1])
 }
 
 // toFolded maps an original span to the smallest folded span covering it.
 func (f *folded) toFolded(start, end int) (int, int) {
+	if f.identity {
+		start, end = min(max(start, 0), len(f.text)), min(max(end, 0), len(f.text))
+		return start, max(start, end)
+	}
 	lo := searchInt32(f.origEnd, int32(start)+1) // first folded byte whose rune ends after start
 	hi := searchInt32(f.origStart, int32(end))   // first folded byte whose rune starts at or after end
 	if hi < lo {
 		hi = lo
 	}
 	return lo, hi
+}
+
+// isASCII reports whether s is all ASCII, eight bytes at a time.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&highBits != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // searchInt32 returns the first index i with a[i] >= v in the non-decreasing a.

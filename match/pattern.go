@@ -37,6 +37,11 @@ type pattern struct {
 	// atStart is ^(?:re), for a match at offset 0; afterOne is
 	// ^(?s:.)(?:re), run from the rune before a possible start.
 	atStart, afterOne *regexp.Regexp
+	// length bounds a match. A bounded pattern is tried on a window of
+	// the text that just holds its longest match, as a string: regexp then
+	// backtracks over a few dozen bytes instead of stepping its NFA through
+	// a reader.
+	length matchLen
 }
 
 // runeSet is a set of runes: a table for ASCII, sorted ranges beyond.
@@ -90,6 +95,7 @@ func compilePattern(expr string) (*pattern, error) {
 		return p, nil
 	}
 	p.startsAt, p.atStart, p.afterOne = set, atStart, afterOne
+	p.length = maxMatchLen(tree.Simplify())
 	p.boundary = startsWithBoundary(tree)
 	if prefixes, _, known := literalPrefixes(tree); known && !slices.ContainsFunc(prefixes, func(p []rune) bool { return len(p) == 0 }) {
 		p.prefixes = new([256][]string)
@@ -323,9 +329,9 @@ func isASCIIWord(r rune) bool {
 // starts, when not nil, are the offsets, in order, where one of the
 // prefixes occurs (see Matcher.scanPatterns); without them findAll looks
 // for the prefixes itself.
-func (p *pattern) findAll(text string, rd *strings.Reader, starts []int32, dst []span) []span {
+func (p *pattern) findAll(text string, spaceRun int, rd *strings.Reader, starts []int32, dst []span) []span {
 	if p.startsAt != nil && p.prefixes != nil && starts != nil {
-		return p.findAllAt(text, rd, starts, dst)
+		return p.findAllAt(text, spaceRun, rd, starts, dst)
 	}
 	if p.startsAt == nil {
 		for _, loc := range p.re.FindAllStringIndex(text, -1) {
@@ -369,7 +375,7 @@ func (p *pattern) findAll(text string, rd *strings.Reader, starts []int32, dst [
 			at += size
 			continue
 		}
-		if end := p.matchAt(text, at, prevSize, rd); end > at {
+		if end := p.matchAt(text, spaceRun, at, prevSize, rd); end > at {
 			// The next search starts where this match ends.
 			dst = append(dst, span{at, end})
 			at = end
@@ -381,7 +387,7 @@ func (p *pattern) findAll(text string, rd *strings.Reader, starts []int32, dst [
 }
 
 // findAllAt is findAll trying only the given starts.
-func (p *pattern) findAllAt(text string, rd *strings.Reader, starts []int32, dst []span) []span {
+func (p *pattern) findAllAt(text string, spaceRun int, rd *strings.Reader, starts []int32, dst []span) []span {
 	next, tried := 0, -1 // where the next match may start; the last start tried
 	for _, s := range starts {
 		at := int(s)
@@ -400,7 +406,7 @@ func (p *pattern) findAllAt(text string, rd *strings.Reader, starts []int32, dst
 		if p.boundary && isASCIIWord(r) == (prevSize > 0 && isASCIIWord(prev)) {
 			continue
 		}
-		if end := p.matchAt(text, at, prevSize, rd); end > at {
+		if end := p.matchAt(text, spaceRun, at, prevSize, rd); end > at {
 			dst = append(dst, span{at, end})
 			next = end
 		}
@@ -411,10 +417,18 @@ func (p *pattern) findAllAt(text string, rd *strings.Reader, starts []int32, dst
 // matchAt returns the end of the match starting at offset at, or -1. The
 // match sees the rune before at (prevSize bytes) for its assertions. Matches
 // are never empty here: the pattern is not nullable.
-func (p *pattern) matchAt(text string, at, prevSize int, rd *strings.Reader) int {
+func (p *pattern) matchAt(text string, spaceRun, at, prevSize int, rd *strings.Reader) int {
 	var loc []int
 	base := 0
-	if at == 0 {
+	if w := p.length.window(spaceRun); w >= 0 {
+		end := min(len(text), at+w)
+		if at == 0 {
+			loc = p.atStart.FindStringIndex(text[:end])
+		} else {
+			base = at - prevSize
+			loc = p.afterOne.FindStringIndex(text[base:end])
+		}
+	} else if at == 0 {
 		rd.Reset(text)
 		loc = p.atStart.FindReaderIndex(rd)
 	} else {
@@ -426,4 +440,128 @@ func (p *pattern) matchAt(text string, at, prevSize int, rd *strings.Reader) int
 		return -1
 	}
 	return base + loc[1]
+}
+
+// matchLen bounds the length of a pattern's matches: at most fixed bytes
+// plus, for each of spaceRuns unbounded runs of white space (\s*, \s+), the
+// longest run of white space in the text. Real posts have short runs of
+// white space, so most patterns get a window of a few dozen bytes.
+type matchLen struct {
+	fixed, spaceRuns int
+	bounded          bool
+}
+
+// window returns how many bytes from a match's start can take part in it
+// in a text whose longest white-space run is spaceRun bytes, or -1 when
+// that is not known. One more rune past the match is included, so that an
+// assertion at its end (\b) sees the rune that follows.
+func (l matchLen) window(spaceRun int) int {
+	if !l.bounded {
+		return -1
+	}
+	return l.fixed + l.spaceRuns*spaceRun + utf8.UTFMax
+}
+
+// maxMatchLen works out the matchLen of re.
+func maxMatchLen(re *syntax.Regexp) matchLen {
+	bytes := func(n int) matchLen { return matchLen{fixed: n, bounded: true} }
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return bytes(0)
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			n += maxRuneLen(r, re.Flags&syntax.FoldCase != 0)
+		}
+		return bytes(n)
+	case syntax.OpCharClass:
+		if len(re.Rune) == 0 {
+			return bytes(0)
+		}
+		return bytes(utf8.RuneLen(min(re.Rune[len(re.Rune)-1], unicode.MaxRune)))
+	case syntax.OpAnyCharNotNL, syntax.OpAnyChar:
+		return bytes(utf8.UTFMax)
+	case syntax.OpCapture, syntax.OpQuest:
+		return maxMatchLen(re.Sub[0])
+	case syntax.OpStar, syntax.OpPlus:
+		if isSpaceClass(re.Sub[0]) {
+			return matchLen{spaceRuns: 1, bounded: true}
+		}
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			if isSpaceClass(re.Sub[0]) {
+				return matchLen{spaceRuns: 1, bounded: true}
+			}
+			break
+		}
+		sub := maxMatchLen(re.Sub[0])
+		return matchLen{fixed: sub.fixed * re.Max, spaceRuns: sub.spaceRuns * re.Max, bounded: sub.bounded}
+	case syntax.OpConcat, syntax.OpAlternate:
+		// An alternation takes the most of each part: more than any one
+		// branch needs, which only widens the window.
+		total := bytes(0)
+		for _, sub := range re.Sub {
+			l := maxMatchLen(sub)
+			if !l.bounded {
+				return l
+			}
+			if re.Op == syntax.OpConcat {
+				total.fixed, total.spaceRuns = total.fixed+l.fixed, total.spaceRuns+l.spaceRuns
+			} else {
+				total.fixed, total.spaceRuns = max(total.fixed, l.fixed), max(total.spaceRuns, l.spaceRuns)
+			}
+		}
+		return total
+	}
+	return matchLen{} // unbounded
+}
+
+// isSpaceClass reports whether re matches ASCII white space only, as \s
+// does.
+func isSpaceClass(re *syntax.Regexp) bool {
+	if re.Op != syntax.OpCharClass || len(re.Rune) == 0 {
+		return false
+	}
+	for i := 0; i+1 < len(re.Rune); i += 2 {
+		for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+			if !isASCIISpace(byte(r)) || r >= utf8.RuneSelf {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isASCIISpace(c byte) bool {
+	return asciiSpace[c]
+}
+
+var asciiSpace = [256]bool{' ': true, '\t': true, '\n': true, '\v': true, '\f': true, '\r': true}
+
+// longestSpaceRun returns the length of the longest run of ASCII white
+// space in s.
+func longestSpaceRun(s string) int {
+	longest, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		if isASCIISpace(s[i]) {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
+}
+
+// maxRuneLen is the longest UTF-8 encoding of r, or of any rune it folds
+// to when fold is set (k matches the three-byte Kelvin sign).
+func maxRuneLen(r rune, fold bool) int {
+	n := utf8.RuneLen(r)
+	if fold {
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			n = max(n, utf8.RuneLen(f))
+		}
+	}
+	return max(n, 1)
 }

@@ -2,6 +2,7 @@ package match
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"testing"
@@ -35,6 +36,8 @@ var patternCases = []string{
 	`\b(?i:mevrouw|mevr\.?|dhr\.?)\s+\p{Lu}(?:\.|[\p{Ll}'’-]+)`,
 	`a|b|`,
 	`\b`,
+	`(?i)\bbed\s+\d{1,2}\b(?:\s+op\s+[a-z]\d)?`,
+	`(?i)(?:geboren|born)[^.]{0,8}?\b\d{4}\b`,
 }
 
 var patternTexts = []string{
@@ -45,6 +48,7 @@ var patternTexts = []string{
 	"\xff\xfe vlog vlogs mijnvlog video's 🎥 (zonder Jan) (without mary) (zonder Émile)",
 	"het is gewoon gewoon vuilbak = zoo zijn zoo dhr. Peeters mevr Van Dam Mevrouw Élise",
 	"insz: 85073003328 BSN 111222333 12345 123456 1234",
+	"bed  \t 12    op\n\n\n   c4 en BED 3\r\nop d5, bed 45 op       e6; geboren     in 1984, born 2001",
 	"",
 }
 
@@ -65,7 +69,7 @@ func TestPatternFindAllAsRegexp(t *testing.T) {
 func checkPattern(t *testing.T, p *pattern, expr, text string) {
 	t.Helper()
 	var rd strings.Reader
-	got := p.findAll(text, &rd, nil, nil)
+	got := p.findAll(text, longestSpaceRun(text), &rd, nil, nil)
 	if p.prefixList != nil {
 		// The way Match runs it: starts from an automaton of the prefixes.
 		set := &phraseSet{ids: map[string]int{}, anywhere: true}
@@ -84,7 +88,7 @@ func checkPattern(t *testing.T, p *pattern, expr, text string) {
 		if starts == nil {
 			starts = []int32{}
 		}
-		if at := p.findAll(text, &rd, starts, nil); !slices.Equal(at, got) {
+		if at := p.findAll(text, longestSpaceRun(text), &rd, starts, nil); !slices.Equal(at, got) {
 			t.Errorf("pattern %q in %q: from starts %v, by itself %v", expr, text, at, got)
 		}
 	}
@@ -157,4 +161,39 @@ func FuzzPattern(f *testing.F) {
 		}
 		checkPattern(t, p, expr, text)
 	})
+}
+
+func TestMaxMatchLen(t *testing.T) {
+	tests := []struct {
+		expr      string
+		fixed     int
+		spaceRuns int
+		bounded   bool
+	}{
+		{`abc`, 3, 0, true},
+		{`(?i)k`, 3, 0, true}, // the Kelvin sign is three bytes
+		{`\d{1,4}`, 4, 0, true},
+		{`kamer\s*\d+`, 0, 0, false},
+		{`kamer\s*\d{1,3}`, 8, 1, true},
+		{`(?:a\s+b|ccc)\s?d`, 5, 1, true},
+		{`(?:\s+x){2}`, 2, 2, true},
+		{`é.`, 6, 0, true},
+		{`\w*vlog`, 0, 0, false},
+		{`[\t ]*x`, 1, 1, true},
+		{`[\t a]*x`, 0, 0, false},
+	}
+	for _, tt := range tests {
+		tree, err := syntax.Parse(tt.expr, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := maxMatchLen(tree.Simplify())
+		want := matchLen{fixed: tt.fixed, spaceRuns: tt.spaceRuns, bounded: tt.bounded}
+		if !tt.bounded {
+			want = matchLen{}
+		}
+		if got != want {
+			t.Errorf("maxMatchLen(%q) = %+v, want %+v", tt.expr, got, want)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package match
 
 import (
-	"cmp"
 	"slices"
 	"strings"
 )
@@ -277,10 +276,47 @@ func (p *phraseSet) emit(text string, end int, state int32, dst []hit) []hit {
 // lookup by phrase.
 type phraseHits []hit
 
-func (h phraseHits) sort() {
-	slices.SortFunc(h, func(a, b hit) int {
-		return cmp.Or(cmp.Compare(a.phrase, b.phrase), cmp.Compare(a.start, b.start))
-	})
+// groupByPhrase sorts hits, which scan returns in order of their end, by
+// phrase and start. Within one phrase the order of ends is the order of
+// starts, so a stable counting sort by phrase is enough: it is linear in
+// the hits, where a comparison sort cost a sixth of the matcher's time on
+// long posts. count is scratch, as long as the phrase set and all zero; it
+// is left all zero.
+func groupByPhrase(hits phraseHits, count []int32, scratch *groupScratch) phraseHits {
+	if len(hits) < 2 {
+		return hits
+	}
+	distinct := scratch.phrases[:0]
+	for _, h := range hits {
+		if count[h.phrase] == 0 {
+			distinct = append(distinct, h.phrase)
+		}
+		count[h.phrase]++
+	}
+	slices.Sort(distinct) // few: the phrases of one field
+	next := int32(0)
+	for _, id := range distinct {
+		n := count[id]
+		count[id] = next
+		next += n
+	}
+	placed := slices.Grow(scratch.hits[:0], len(hits))[:len(hits)]
+	for _, h := range hits {
+		placed[count[h.phrase]] = h
+		count[h.phrase]++
+	}
+	for _, id := range distinct {
+		count[id] = 0
+	}
+	copy(hits, placed)
+	scratch.phrases, scratch.hits = distinct, placed
+	return hits
+}
+
+// groupScratch is groupByPhrase's reusable memory.
+type groupScratch struct {
+	phrases []int32
+	hits    []hit
 }
 
 // of returns the occurrences of one phrase in order of position.

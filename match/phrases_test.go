@@ -181,3 +181,38 @@ func FuzzPhraseSet(f *testing.F) {
 		}
 	})
 }
+
+// TestGroupByPhrase checks the counting sort against a stable sort by
+// phrase, and that it leaves its counters at zero for the next field.
+func TestGroupByPhrase(t *testing.T) {
+	phrases := []string{"kamer", "kamer 12", "bed", "op", "12", "c4", "de"}
+	set := newPhraseSet()
+	for _, ph := range phrases {
+		set.add(ph)
+	}
+	set.build()
+	count := make([]int32, len(phrases))
+	var scratch groupScratch
+	for _, text := range []string{
+		"kamer 12 op c4, bed 3 op de ic, kamer 12 op de c4 en bed 12 op c4",
+		"op op op de de kamer",
+		"12",
+		"",
+	} {
+		hits := set.scan(text, nil)
+		want := slices.Clone(hits)
+		slices.SortStableFunc(want, func(a, b hit) int { return cmp.Compare(a.phrase, b.phrase) })
+		got := groupByPhrase(slices.Clone(hits), count, &scratch)
+		if !slices.Equal(got, want) {
+			t.Errorf("%q: grouped %v, want %v", text, got, want)
+		}
+		for i := 1; i < len(got); i++ {
+			if prev, h := got[i-1], got[i]; prev.phrase == h.phrase && prev.start >= h.start {
+				t.Errorf("%q: hits of phrase %d out of order: %v", text, h.phrase, got)
+			}
+		}
+		if slices.ContainsFunc(count, func(n int32) bool { return n != 0 }) {
+			t.Fatalf("%q: counters left at %v", text, count)
+		}
+	}
+}
