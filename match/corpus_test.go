@@ -28,22 +28,32 @@ type corpusPost struct {
 	} `json:"label"`
 }
 
-// The corpus has parts: heldout.jsonl, labelled before the rules were
-// written and reported on separately so that tuning cannot hide behind its
-// own test set, and the development parts (dev*.jsonl), which rules may be
-// tuned against: dev.jsonl, written with the held-out part, and dev2-*.jsonl,
-// written later for more variety where the rules generalised worst.
-func corpusParts(t *testing.T) []string {
+// The corpus has parts. Development parts (dev*.jsonl) are what the rules
+// are tuned against: dev.jsonl, written with the first held-out part;
+// dev2-*.jsonl, written later where the rules generalised worst; dev3.jsonl
+// and dev4.jsonl, two sets labelled before the rules saw them, measured once
+// as held-out parts and tuned against afterwards. Held-out parts
+// (heldout*.jsonl) are labelled by someone who never read the rules and are
+// only ever measured: the test prints their figures but not their mistakes,
+// so that nobody tunes the rules to them by reading the failures.
+func corpusParts(t *testing.T) (dev, heldout []string) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "corpus", "*.jsonl"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no corpus files: %v", err)
 	}
-	var parts []string
-	for _, f := range files {
-		parts = append(parts, strings.TrimSuffix(filepath.Base(f), ".jsonl"))
+	for _, f := range files { // sorted by Glob
+		part := strings.TrimSuffix(filepath.Base(f), ".jsonl")
+		switch {
+		case strings.HasPrefix(part, "heldout"):
+			heldout = append(heldout, part)
+		case strings.HasPrefix(part, "dev"):
+			dev = append(dev, part)
+		default:
+			t.Fatalf("%s: a corpus part is dev* or heldout*", f)
+		}
 	}
-	return parts // sorted by Glob: dev, dev2-*, heldout
+	return dev, heldout
 }
 
 func loadCorpus(t *testing.T, part string) []corpusPost {
@@ -167,23 +177,24 @@ func clip(s string) string {
 	return s
 }
 
-// Floors under the whole corpus. Patient data is held to the strictest
-// standard: a missed leak is the one mistake a privacy officer cannot
-// forgive, and a false alarm there pages the privacy officer. The target
-// for patient data recall is 0.95; the floor sits at what the rules reach
-// today (0.926) so that no change makes it worse while the last misses
-// (patients recognisable only by a loose description, "het UMC" with no
-// place to tell which) are worked on.
+// Floors under the development corpus. Patient data is held to the
+// strictest standard: a missed leak is the one mistake a privacy officer
+// cannot forgive, and a false alarm there pages the privacy officer.
 var floors = map[string]struct{ precision, recall, f1 float64 }{
-	match.CategoryPatientData:    {precision: 0.97, recall: 0.92},
+	match.CategoryPatientData:    {precision: 0.97, recall: 0.95},
 	match.CategoryLogoMisuse:     {f1: 0.85},
 	match.CategoryMisinformation: {f1: 0.85},
 	match.CategoryConduct:        {f1: 0.85},
 }
 
 // TestCorpus measures precision, recall and F1 per category on the
-// labelled corpus and fails below the floors. Run with -v for the figures
-// and every mistake.
+// labelled corpus and fails when the development parts fall below the
+// floors. Run with -v for the figures, and the mistakes on the development
+// parts.
+//
+// The held-out parts have no floor: they say how the rules do on posts
+// nobody tuned them to, which is lower, and a floor there would be the
+// first thing to invite tuning to them.
 func TestCorpus(t *testing.T) {
 	rules, err := match.LoadRules(match.DefaultRules(), "*.yaml")
 	if err != nil {
@@ -193,16 +204,20 @@ func TestCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []corpusPost
-	for _, part := range corpusParts(t) {
+	devParts, heldoutParts := corpusParts(t)
+	var dev []corpusPost
+	for _, part := range devParts {
 		posts := loadCorpus(t, part)
-		all = append(all, posts...)
+		dev = append(dev, posts...)
 		report(t, part, evaluate(m, posts))
 	}
-	ev := evaluate(m, all)
-	report(t, "all", ev)
+	ev := evaluate(m, dev)
+	report(t, "development", ev)
 	for _, mistake := range ev.mistakes {
 		t.Log(mistake)
+	}
+	for _, part := range heldoutParts {
+		report(t, part+" (held out)", evaluate(m, loadCorpus(t, part)))
 	}
 	for _, c := range match.Categories {
 		s, floor := ev.byCategory[c], floors[c]
