@@ -22,6 +22,14 @@ const (
 	kindMediaAlt
 )
 
+// sentences reports whether fields of the kind are running text. A short
+// name ("Pellenberg", also a village) means the institution only in a
+// sentence that says so; in a handle, a feed title or a URL it says
+// nothing.
+func (k fieldKinds) sentences() bool {
+	return k&(kindText|kindTitle|kindMediaAlt) != 0
+}
+
 func fieldKindOf(name string) fieldKinds {
 	switch name {
 	case FieldText:
@@ -651,7 +659,7 @@ func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRu
 	if len(r.keywords) > 0 {
 		for _, kw := range r.keywords {
 			hits := f.hits.of(kw.id)
-			if len(hits) == 0 || !concerns(concerned, kw.inst) {
+			if len(hits) == 0 || !concerns(concerned, kw.inst) || kw.short && !f.kind.sentences() {
 				continue
 			}
 			words = append(words, kw.word)

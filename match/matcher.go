@@ -93,6 +93,9 @@ type phraseRef struct {
 	id   int
 	word string
 	inst int
+	// short marks an institution's short name standing in for
+	// {institution}: it needs a sentence around it to mean the institution.
+	short bool
 }
 
 type compiledRule struct {
@@ -386,30 +389,30 @@ func (m *Matcher) compileRule(r Rule, instIndex map[string]int) (compiledRule, e
 func (m *Matcher) expandWords(words []string, insts []int) []phraseRef {
 	var refs []phraseRef
 	seen := map[int]bool{} // "patient" and "patiënt" fold to one phrase
-	add := func(w string, inst int) {
+	add := func(w string, inst int, short bool) {
 		if strings.TrimSpace(FoldString(w)) == "" {
 			return
 		}
 		id := m.phrases.add(w)
 		if !seen[id] {
 			seen[id] = true
-			refs = append(refs, phraseRef{id: id, word: w, inst: inst})
+			refs = append(refs, phraseRef{id: id, word: w, inst: inst, short: short})
 		}
 	}
 	for _, w := range words {
 		if !strings.Contains(w, institutionToken) {
-			add(w, -1)
+			add(w, -1, false)
 			continue
 		}
 		for _, i := range insts {
 			for _, f := range m.institutions[i].forms {
-				add(strings.ReplaceAll(w, institutionToken, f), i)
+				add(strings.ReplaceAll(w, institutionToken, f), i, false)
 			}
 			// Short names stand for the institution in rule words too: a
 			// rule only runs on a post whose institution is settled, and
 			// then "het UZ" next to an alarm word is about it.
 			for _, sn := range m.institutions[i].ShortNames {
-				add(strings.ReplaceAll(w, institutionToken, sn.Name), i)
+				add(strings.ReplaceAll(w, institutionToken, sn.Name), i, true)
 			}
 		}
 	}
