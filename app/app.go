@@ -23,6 +23,7 @@ import (
 	"github.com/mediawatch/mediawatch/index"
 	"github.com/mediawatch/mediawatch/ingest"
 	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/triage"
 	"github.com/mediawatch/mediawatch/web"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
@@ -174,9 +175,10 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 //  2. scheduler (no new polls; in-flight polls finish and publish),
 //  3. rule directory watcher (a reload in progress finishes),
 //  4. pipeline (the batch in hand is indexed, alerted and acknowledged),
-//  5. publisher flush (everything published is on the server),
-//  6. NATS connection, then the embedded server,
-//  7. index.
+//  5. the views following the streams (recent alerts, triage state),
+//  6. publisher flush (everything published is on the server),
+//  7. NATS connection, then the embedded server,
+//  8. index.
 //
 // Upstream stages stop first so nothing downstream is cut off mid-item.
 func (a *App) Run(ctx context.Context) error {
@@ -225,6 +227,13 @@ func (a *App) Run(ctx context.Context) error {
 		log.Info("nats connection closed")
 	}()
 	if err := conn.EnsureStreams(ctx, bus.StreamOptions{MentionsMaxAge: Retention, AlertsMaxAge: Retention}); err != nil {
+		return err
+	}
+	if err := triage.EnsureStream(ctx, conn.JS, Retention, 1); err != nil {
+		return err
+	}
+	triageStore, err := triage.NewStore(conn.JS, log.With("component", "triage"), a.registry)
+	if err != nil {
 		return err
 	}
 
@@ -286,9 +295,11 @@ func (a *App) Run(ctx context.Context) error {
 			}},
 			{Name: "index", Fn: func(context.Context) error { return ix.Healthy() }},
 		},
-		Gatherer: a.registry,
-		Logger:   log.With("component", "web"),
-		Version:  a.version,
+		Gatherer:   a.registry,
+		Logger:     log.With("component", "web"),
+		Version:    a.version,
+		Triage:     triageStore,
+		UserHeader: cfg.HTTP.UserHeader,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -317,6 +328,7 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 	followDone := stages.start("follow", func() error { return recent.Follow(followCtx, conn, 7*24*time.Hour, log) })
+	triageDone := stages.start("triage", func() error { return triageStore.Follow(followCtx) })
 	matchDone := stages.start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
 	ingestDone := stages.start("ingest", func() error { return sched.Run(schedCtx) })
 	watchDone := stages.start("rules", func() error {
@@ -352,6 +364,7 @@ func (a *App) Run(ctx context.Context) error {
 	<-matchDone
 	stopFollow()
 	<-followDone
+	<-triageDone
 	return stages.err()
 }
 

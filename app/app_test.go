@@ -124,16 +124,34 @@ func (d *daemon) shutdown(t *testing.T) {
 
 func (d *daemon) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + d.app.HTTPAddr() + path)
+	return d.do(t, http.MethodGet, path, "")
+}
+
+// post sends a JSON body, as the dashboard does.
+func (d *daemon) post(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	return d.do(t, http.MethodPost, path, body)
+}
+
+func (d *daemon) do(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+d.app.HTTPAddr()+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	return resp.StatusCode, string(body)
+	return resp.StatusCode, string(out)
 }
 
 // eventually retries fn until it returns nil or the deadline passes.
@@ -293,6 +311,23 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("/healthz = %d", code)
 	}
 
+	// The communications team takes the leak on and hands it to the
+	// privacy officer.
+	eventually(t, "leak alert in the dashboard's view", func() error {
+		if code, body := d.get(t, "/api/alerts/"+leak.alert.ID); code != http.StatusOK {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	for _, step := range []struct{ action, body string }{
+		{"ack", `{}`},
+		{"escalate", `{"to":"privacy","note":"BSN in the post"}`},
+	} {
+		if code, body := d.post(t, "/api/alerts/"+leak.alert.ID+"/"+step.action, step.body); code != http.StatusOK {
+			t.Fatalf("%s: %d %s", step.action, code, body)
+		}
+	}
+
 	before := readAlerts(t, d.app.NATSURL())
 	hitsBefore := fs.hits["/social.atom"].Load()
 	d.shutdown(t)
@@ -334,14 +369,23 @@ func TestEndToEnd(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "lange-dienst/5521") || !strings.Contains(body, `"total": 1`) {
 		t.Errorf("search after reindex and restart: %d %s", code, body)
 	}
-	// The dashboard's view is rebuilt from the stream after the restart.
-	eventually(t, "alert listed by the API after restart", func() error {
+	// The dashboard's view and the triage state are rebuilt from their
+	// streams after the restart.
+	eventually(t, "alert listed by the API after restart, still escalated", func() error {
 		_, body := d2.get(t, "/api/alerts/"+leak.alert.ID)
 		if !strings.Contains(body, leak.alert.ID) {
 			return fmt.Errorf("not listed: %s", body)
 		}
+		if !strings.Contains(body, `"status": "escalated"`) || !strings.Contains(body, `"escalated_to": "privacy"`) ||
+			!strings.Contains(body, `"note": "BSN in the post"`) || !strings.Contains(body, `"actor": "local"`) {
+			return fmt.Errorf("triage state lost: %s", body)
+		}
 		return nil
 	})
+	_, metrics = d2.get(t, "/metrics")
+	if !strings.Contains(metrics, `mediawatch_triage_alerts{status="escalated"} 1`) {
+		t.Errorf("/metrics lacks the escalated alert\n%s", grepLines(metrics, "mediawatch_triage"))
+	}
 }
 
 // waitIdle waits until the match consumer has nothing pending or unacked.

@@ -56,6 +56,12 @@ type NATS struct {
 // HTTP configures the dashboard, JSON API, /metrics, /healthz and /readyz.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// UserHeader names the request header in which an authenticating
+	// reverse proxy (oauth2-proxy, a web server with SSO) passes the
+	// user's name, e.g. X-Forwarded-User. Triage actions are recorded under
+	// that name. Empty: triage actions are accepted only from the daemon's
+	// own host, as the user "local".
+	UserHeader string `yaml:"user_header"`
 }
 
 // Ingest configures feed fetching.

@@ -581,6 +581,8 @@ func TestValidNetworksAndAddresses(t *testing.T) {
 		{"http: {listen: '[::1]:8080'}", ""},
 		{"http: {listen: '8080'}", "is not a host:port address"},
 		{"http: {listen: 'host:http'}", "is not a number"},
+		{"http: {user_header: X-Forwarded-User}", ""},
+		{"http: {user_header: 'X-User: admin'}", "http.user_header: \"X-User: admin\" is not a header name"},
 		{"nats: {listen: 127.0.0.1:8080}", "cannot share 127.0.0.1:8080"},
 		{"nats: {url: 'nats://user:secret@n1:4222, tls://n2:4222'}", ""},
 		{"nats: {url: 'http://user:secret@n1:4222'}", `scheme must be nats, tls, ws or wss, got "http"`},

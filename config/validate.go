@@ -42,6 +42,7 @@ func (cfg *Config) validate(file string, t *tree) Problems {
 	c.nonEmpty(path{"data_dir"}, cfg.DataDir)
 	c.nats(cfg.NATS, cfg.HTTP)
 	c.listenAddr(path{"http", "listen"}, cfg.HTTP.Listen)
+	c.headerName(path{"http", "user_header"}, cfg.HTTP.UserHeader)
 	c.ingest(cfg.Ingest)
 	c.feeds(cfg.Feeds)
 	c.institutions(cfg.Institutions)
@@ -123,6 +124,17 @@ func (c *checker) listenAddr(p path, addr string) bool {
 		return false
 	}
 	return true
+}
+
+// headerName accepts an HTTP header name (a token: letters, digits and
+// !#$%&'*+-.^_`|~), or nothing.
+func (c *checker) headerName(p path, name string) {
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			c.addf(p, "%q is not a header name", name)
+			return
+		}
+	}
 }
 
 func (c *checker) ingest(in Ingest) {

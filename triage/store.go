@@ -117,6 +117,9 @@ func (s *Store) Follow(ctx context.Context) error {
 		FilterSubjects: []string{SubjectTriage},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
+	if ctx.Err() != nil {
+		return nil // stopped while starting: nothing to follow
+	}
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", StreamTriage, err)
 	}

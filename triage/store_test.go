@@ -9,28 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediawatch/mediawatch/internal/natstest"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// startJetStream runs a NATS server with JetStream on a free port and a
-// store of its own, for one test.
-func startJetStream(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
-}
 
 // replica is one process's view: its own connection, store and follower.
 type replica struct {
@@ -40,15 +23,7 @@ type replica struct {
 
 func startReplica(t *testing.T, ns *server.Server) *replica {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.Connect(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := EnsureStream(ctx, js, 24*time.Hour, 1); err != nil {
@@ -81,7 +56,7 @@ func testContext(t *testing.T) context.Context {
 }
 
 func TestStoreLifecycleSurvivesRestart(t *testing.T) {
-	ns := startJetStream(t)
+	ns := natstest.StartJetStream(t)
 	r := startReplica(t, ns)
 	ctx := testContext(t)
 	const alert = "3f2a9c0e11d84b7a"
@@ -128,7 +103,7 @@ func TestStoreLifecycleSurvivesRestart(t *testing.T) {
 // acknowledgement can win; both reassignments go through, one after the
 // other; and both replicas end with the same state.
 func TestStoreReplicasConverge(t *testing.T) {
-	ns := startJetStream(t)
+	ns := natstest.StartJetStream(t)
 	a, b := startReplica(t, ns), startReplica(t, ns)
 	ctx := testContext(t)
 	const alert = "9c0e11d84b7a3f2a"
@@ -182,16 +157,16 @@ func TestStoreReplicasConverge(t *testing.T) {
 }
 
 func TestStoreRejectsBadRequests(t *testing.T) {
-	r := startReplica(t, startJetStream(t))
+	r := startReplica(t, natstest.StartJetStream(t))
 	ctx := testContext(t)
 	tests := []struct {
 		alert string
 		req   Request
 		want  error
 	}{
-		{"a.b", Request{Action: ActionAck, Actor: "anna"}, ErrInvalid},       // would change the subject
-		{"a>", Request{Action: ActionAck, Actor: "anna"}, ErrInvalid},         // a wildcard
-		{"", Request{Action: ActionAck, Actor: "anna"}, ErrInvalid},           // no alert
+		{"a.b", Request{Action: ActionAck, Actor: "anna"}, ErrInvalid},         // would change the subject
+		{"a>", Request{Action: ActionAck, Actor: "anna"}, ErrInvalid},          // a wildcard
+		{"", Request{Action: ActionAck, Actor: "anna"}, ErrInvalid},            // no alert
 		{"abc123", Request{Action: ActionEscalate, Actor: "anna"}, ErrInvalid}, // no target
 		{"abc123", Request{Action: "reopen", Actor: "anna"}, ErrUnknownAction},
 	}

@@ -148,6 +148,18 @@ func transition(action string) (from []string, to string, ok bool) {
 	return nil, "", false
 }
 
+// Available lists the actions the alert's status allows, in the order of
+// Actions: what a dashboard offers as buttons.
+func Available(s State) []string {
+	out := []string{}
+	for _, a := range Actions {
+		if from, _, _ := transition(a); slices.Contains(from, s.Status) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // Next checks req against the alert's state and returns the event that
 // carries it out, with id and time as given. It changes nothing.
 func Next(s State, req Request, id string, at time.Time) (Event, error) {

@@ -1,6 +1,6 @@
 // Package web serves the dashboard, the JSON API, /metrics and the health
-// endpoints. It reads the daemon's state through narrow interfaces and
-// changes none of it.
+// endpoints. It reads the daemon's state through narrow interfaces; the
+// only thing it changes is an alert's triage state, through Triage.
 package web
 
 import (
@@ -18,6 +18,7 @@ import (
 	"github.com/mediawatch/mediawatch/alerts"
 	"github.com/mediawatch/mediawatch/index"
 	"github.com/mediawatch/mediawatch/ingest"
+	"github.com/mediawatch/mediawatch/triage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -57,6 +58,12 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 	Version  string
+	// Triage performs the triage actions; nil leaves alerts read-only.
+	Triage Triage
+	// UserHeader names the header an authenticating reverse proxy sets to
+	// the user's name (X-Forwarded-User); empty accepts triage actions
+	// from the daemon's own host only (see server.actor).
+	UserHeader string
 }
 
 // Handler returns the root handler.
@@ -69,6 +76,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/search", s.search)
 	mux.HandleFunc("GET /api/alerts", s.listAlerts)
 	mux.HandleFunc("GET /api/alerts/{id}", s.getAlert)
+	mux.HandleFunc("POST /api/alerts/{id}/{action}", s.triageAction)
 	mux.HandleFunc("GET /api/feeds", s.feeds)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -160,15 +168,38 @@ func intParam(raw string, def int) (int, error) {
 	return n, nil
 }
 
+// listAlerts serves GET /api/alerts, newest first, filtered by status,
+// institution, category, severity and since.
 func (s *server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	n, err := intParam(r.URL.Query().Get("limit"), 100)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "limit: "+err.Error())
 		return
 	}
-	list := s.opts.Alerts.List(min(n, 1000))
-	writeJSON(w, http.StatusOK, map[string]any{"alerts": list})
+	f, err := parseAlertFilter(r, time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	n = min(n, 1000)
+	out := []alertJSON{}
+	for _, a := range s.opts.Alerts.List(maxListed) {
+		if len(out) == n {
+			break
+		}
+		st := triage.NewState(a.ID)
+		if s.opts.Triage != nil {
+			st = s.opts.Triage.Get(a.ID)
+		}
+		if f.keep(a, st.Status) {
+			out = append(out, toAlertJSON(a, st, false))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
 }
+
+// maxListed is how many recent alerts a filtered list looks through.
+const maxListed = 100_000
 
 func (s *server) getAlert(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.opts.Alerts.Get(r.PathValue("id"))
@@ -176,7 +207,11 @@ func (s *server) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such alert")
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	st := triage.NewState(a.ID)
+	if s.opts.Triage != nil {
+		st = s.opts.Triage.Get(a.ID)
+	}
+	writeJSON(w, http.StatusOK, toAlertJSON(a, st, true))
 }
 
 func (s *server) feeds(w http.ResponseWriter, _ *http.Request) {
