@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -74,6 +75,16 @@ type Evidence struct {
 func ID(mentionID, institution, category string) string {
 	h := sha256.Sum256([]byte(mentionID + "\x00" + institution + "\x00" + category))
 	return hex.EncodeToString(h[:16])
+}
+
+// MsgID is the alert's Nats-Msg-Id: the id, and for a repeat of a story
+// (Count > 1) the count too, so that JetStream stores each repeat once and
+// does not drop it as a duplicate of the first.
+func (a *Alert) MsgID() string {
+	if a.Count > 1 {
+		return a.ID + "#" + strconv.Itoa(a.Count)
+	}
+	return a.ID
 }
 
 // Subject is the NATS subject an alert is published on:

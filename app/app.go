@@ -247,10 +247,15 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	publisher.PreCreate(institutionIDs)
 
+	stories, err := alerts.NewStories(ctx, conn.JS, cfg.Alerts.StoryWindow.D())
+	if err != nil {
+		return err
+	}
 	pipe, err := newPipeline(ctx, conn, pipelineOptions{
 		matcher:       &a.matcher,
 		index:         ix,
 		publisher:     publisher,
+		stories:       stories,
 		logger:        log.With("component", "match"),
 		registerer:    a.registry,
 		batchSize:     cfg.Index.BatchSize,

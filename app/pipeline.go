@@ -32,6 +32,7 @@ type pipeline struct {
 	matcher       *atomic.Pointer[match.Matcher]
 	index         *index.Index
 	publisher     *alerts.Publisher
+	stories       *alerts.Stories
 	logger        *slog.Logger
 	batchSize     int
 	flushInterval time.Duration
@@ -45,9 +46,12 @@ type pipeline struct {
 }
 
 type pipelineOptions struct {
-	matcher       *atomic.Pointer[match.Matcher]
-	index         *index.Index
-	publisher     *alerts.Publisher
+	matcher   *atomic.Pointer[match.Matcher]
+	index     *index.Index
+	publisher *alerts.Publisher
+	// stories folds repeats of a story into one alert; nil: every alert
+	// stands alone.
+	stories       *alerts.Stories
 	logger        *slog.Logger
 	registerer    prometheus.Registerer
 	batchSize     int
@@ -74,6 +78,7 @@ func newPipeline(ctx context.Context, conn *bus.Conn, opts pipelineOptions) (*pi
 		matcher:       opts.matcher,
 		index:         opts.index,
 		publisher:     opts.publisher,
+		stories:       opts.stories,
 		logger:        opts.logger,
 		batchSize:     max(opts.batchSize, 1),
 		flushInterval: max(opts.flushInterval, 10*time.Millisecond),
@@ -193,6 +198,14 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 	for _, it := range items {
 		for i := range it.alerts {
 			a := &it.alerts[i]
+			if p.stories != nil {
+				// Folding is idempotent per mention, so a redelivered
+				// mention does not count as a repeat.
+				if _, err := p.stories.Fold(ctx, a); err != nil {
+					p.logger.Error("story lookup failed; mention will be redelivered", "alert", a.ID, "mention", it.mention.ID, "err", err)
+					return
+				}
+			}
 			fresh, err := p.publisher.Publish(ctx, a)
 			if err != nil {
 				// Left unacknowledged: redelivered after AckWait or restart.
@@ -200,7 +213,7 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 				return
 			}
 			if fresh {
-				p.logger.Info("alert", "alert", a.ID, "institution", a.Institution, "category", a.Category,
+				p.logger.Info("alert", "alert", a.ID, "count", a.Count, "institution", a.Institution, "category", a.Category,
 					"severity", a.Severity, "rules", a.Rules, "source", a.Mention.Source, "url", a.Mention.URL)
 			}
 		}

@@ -129,6 +129,12 @@ type Alerts struct {
 	// SnippetLength is the length, in runes, of the redacted excerpt an
 	// alert carries.
 	SnippetLength int `yaml:"snippet_length"`
+	// StoryWindow is how long a story stays open for repeats: the same post
+	// seen again, the same known false claim, the same author breaking the
+	// same rule again, for one institution and category, within this
+	// window after the last repeat, raise the count of one alert instead
+	// of a new alert.
+	StoryWindow Duration `yaml:"story_window"`
 }
 
 // Default returns the built-in configuration: what an empty file means.

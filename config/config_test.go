@@ -80,6 +80,7 @@ func TestDefaultsWithoutFile(t *testing.T) {
 		{"index.batch_size", d.Index.BatchSize, 500},
 		{"index.flush_interval", d.Index.FlushInterval.D(), time.Second},
 		{"alerts.snippet_length", d.Alerts.SnippetLength, 240},
+		{"alerts.story_window", d.Alerts.StoryWindow, Duration(24 * time.Hour)},
 		{"institution ids", []string{d.Institutions[0].ID, d.Institutions[1].ID}, []string{"umc-utrecht", "uz-leuven"}},
 	}
 	for _, tt := range tests {
@@ -176,7 +177,7 @@ func TestLoadFullFile(t *testing.T) {
 		Rules:  Rules{Dirs: []string{"/etc/mediawatch/rules"}, Disable: []string{"conduct.swearing"}},
 		Log:    Log{Format: "json", Level: "debug"},
 		Index:  Index{Path: "/srv/index", BatchSize: 50, FlushInterval: Duration(250 * time.Millisecond)},
-		Alerts: Alerts{SnippetLength: 120},
+		Alerts: Alerts{SnippetLength: 120, StoryWindow: Duration(6 * time.Hour)},
 	}
 	if !reflect.DeepEqual(got, want) {
 		gy, _ := yaml.Marshal(got)

@@ -40,7 +40,7 @@ func base() *Config {
 		Institutions: defaultInstitutions(),
 		Log:          Log{Format: "text", Level: "info"},
 		Index:        Index{BatchSize: 500, FlushInterval: Duration(time.Second)},
-		Alerts:       Alerts{SnippetLength: 240},
+		Alerts:       Alerts{SnippetLength: 240, StoryWindow: Duration(24 * time.Hour)},
 	}
 }
 
