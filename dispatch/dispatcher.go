@@ -43,6 +43,9 @@ type Options struct {
 	// Closed reports whether an alert is closed in triage; closed alerts
 	// are not notified about again. Nil: none is.
 	Closed func(alertID string) bool
+	// Silenced reports whether a silence holds the alert's notifications
+	// back. Nil: none does.
+	Silenced func(a *alerts.Alert) bool
 	// SendTimeout bounds one delivery; receivers retry within it.
 	SendTimeout time.Duration
 	Logger      *slog.Logger
@@ -61,6 +64,7 @@ type Dispatcher struct {
 	skipped  *prometheus.CounterVec
 	open     prometheus.Gauge
 	received prometheus.Counter
+	muted    *prometheus.CounterVec
 }
 
 // msgRef is a stream message shared by the groups of every route its
@@ -76,6 +80,9 @@ type msgRef struct {
 func New(ctx context.Context, opts Options) (*Dispatcher, error) {
 	if opts.Closed == nil {
 		opts.Closed = func(string) bool { return false }
+	}
+	if opts.Silenced == nil {
+		opts.Silenced = func(*alerts.Alert) bool { return false }
 	}
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = 2 * time.Minute
@@ -130,8 +137,12 @@ func New(ctx context.Context, opts Options) (*Dispatcher, error) {
 			Name: "mediawatch_notify_alerts_received_total",
 			Help: "Alert messages the dispatcher read from the stream (redeliveries included).",
 		}),
+		muted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediawatch_notify_alerts_muted_total",
+			Help: "Alerts not notified on arrival, by reason: closed in triage, or silenced.",
+		}, []string{"reason", "category"}),
 	}
-	for _, c := range []prometheus.Collector{d.sent, d.failed, d.skipped, d.open, d.received} {
+	for _, c := range []prometheus.Collector{d.sent, d.failed, d.skipped, d.open, d.received, d.muted} {
 		if err := opts.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("dispatch: register metrics: %w", err)
 		}
@@ -187,7 +198,8 @@ func (d *Dispatcher) add(m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if d.opts.Closed(a.ID) {
+	if reason := d.muteReason(&a); reason != "" {
+		d.muted.WithLabelValues(reason, a.Category).Inc()
 		_ = m.Ack()
 		return
 	}
@@ -213,8 +225,24 @@ func (d *Dispatcher) release(tokens []any) {
 	}
 }
 
+// mute reports whether an alert needs no notification: closed in triage or
+// silenced.
+func (d *Dispatcher) mute(a *alerts.Alert) bool {
+	return d.muteReason(a) != ""
+}
+
+func (d *Dispatcher) muteReason(a *alerts.Alert) string {
+	switch {
+	case d.opts.Closed(a.ID):
+		return "closed"
+	case d.opts.Silenced(a):
+		return "silenced"
+	}
+	return ""
+}
+
 func (d *Dispatcher) flush(ctx context.Context, now time.Time) {
-	d.release(d.groups.remove(d.opts.Closed))
+	d.release(d.groups.remove(d.mute))
 	for _, g := range d.groups.due(now) {
 		list, versions := g.snapshot()
 		receiver := g.route.Receiver

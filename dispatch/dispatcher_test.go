@@ -77,10 +77,15 @@ func newEnv(t *testing.T, wait, interval time.Duration) *env {
 // start runs a dispatcher until the returned stop is called.
 func (e *env) start(t *testing.T, in *inbox, closed func(string) bool) (stop func()) {
 	t.Helper()
+	return e.startWith(t, in, closed, nil)
+}
+
+func (e *env) startWith(t *testing.T, in *inbox, closed func(string) bool, silenced func(*alerts.Alert) bool) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := New(ctx, Options{
-		JS: e.js, Stream: "ALERTS", Subject: "mediawatch.alerts.>", Root: e.root, Deliver: in.deliver, Closed: closed,
+		JS: e.js, Stream: "ALERTS", Subject: "mediawatch.alerts.>", Root: e.root, Deliver: in.deliver, Closed: closed, Silenced: silenced,
 		SendTimeout: time.Second, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
@@ -236,16 +241,19 @@ func TestRestartLosesNothingAndRepeatsNothing(t *testing.T) {
 	}
 }
 
-func TestClosedAlertsAreNotNotified(t *testing.T) {
+func TestClosedAndSilencedAlertsAreNotNotified(t *testing.T) {
 	e := newEnv(t, 100*time.Millisecond, 300*time.Millisecond)
 	in := &inbox{}
 	closed := func(id string) bool { return id == "done" }
-	e.start(t, in, closed)
+	e.startWith(t, in, closed, func(a *alerts.Alert) bool { return a.Mention.Author == "spammer" })
 	e.publish(t, alert("done", "umc-utrecht", "conduct", 1))
+	spam := alert("spam", "umc-utrecht", "conduct", 1)
+	spam.Mention.Author = "spammer"
+	e.publish(t, spam)
 	e.publish(t, alert("open", "umc-utrecht", "conduct", 1))
 	waitFor(t, "one notification", func() bool { return len(in.list()) == 1 })
 	if got := in.list()[0]; got != "comms 0.1{institution=umc-utrecht,category=conduct}: open#1" {
 		t.Errorf("sent %q", got)
 	}
-	waitFor(t, "both acknowledged", func() bool { return e.unacked(t) == 0 })
+	waitFor(t, "all three acknowledged", func() bool { return e.unacked(t) == 0 })
 }

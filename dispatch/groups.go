@@ -73,13 +73,14 @@ func (gs *groups) add(r *route.Route, key string, a alerts.Alert, token any, now
 	g.pending[a.ID] = p
 }
 
-// remove drops alerts that need no more notifications (closed in triage)
-// and returns the tokens of their pending versions, to be acknowledged.
-func (gs *groups) remove(closed func(alertID string) bool) []any {
+// remove drops alerts that need no more notifications (closed in triage,
+// silenced) and returns the tokens of their pending versions, to be
+// acknowledged.
+func (gs *groups) remove(drop func(a *alerts.Alert) bool) []any {
 	var tokens []any
 	for key, g := range gs.byKey {
-		for id := range g.alerts {
-			if closed(id) {
+		for id, a := range g.alerts {
+			if drop(&a) {
 				tokens = append(tokens, g.pending[id].tokens...)
 				delete(g.alerts, id)
 				delete(g.pending, id)

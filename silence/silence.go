@@ -131,8 +131,7 @@ type Store struct {
 	revs    map[string]uint64
 	changed chan struct{}
 
-	active   prometheus.GaugeFunc
-	silenced *prometheus.CounterVec
+	active prometheus.GaugeFunc
 }
 
 // NewStore creates or opens the bucket and registers the metrics. Expired
@@ -152,14 +151,8 @@ func NewStore(ctx context.Context, js jetstream.JetStream, logger *slog.Logger, 
 		Name: "mediawatch_silences_active",
 		Help: "Silences in force now.",
 	}, func() float64 { return float64(len(s.List(true))) })
-	s.silenced = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "mediawatch_alerts_silenced_total",
-		Help: "Alert notifications held back by a silence, by category.",
-	}, []string{"category"})
-	for _, c := range []prometheus.Collector{s.active, s.silenced} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("silence: register metrics: %w", err)
-		}
+	if err := reg.Register(s.active); err != nil {
+		return nil, fmt.Errorf("silence: register metrics: %w", err)
 	}
 	return s, nil
 }
@@ -308,7 +301,6 @@ func (s *Store) List(activeOnly bool) []Silence {
 func (s *Store) Silenced(a *alerts.Alert) (Silence, bool) {
 	for _, sil := range s.List(true) {
 		if sil.Matches(a) {
-			s.silenced.WithLabelValues(a.Category).Inc()
 			return sil, true
 		}
 	}
