@@ -140,6 +140,9 @@ type Deps struct {
 	// Context bounds the digests' background work: when it ends they
 	// deliver what they hold and stop. Default: they run until CloseAll.
 	Context context.Context
+	// Publish stores the messages of receivers of type nats; Build fails
+	// for such a receiver without it.
+	Publish Publish
 	// LookupEnv reads the passwords (default os.LookupEnv).
 	LookupEnv func(string) (string, bool)
 }
@@ -171,7 +174,14 @@ func (c ReceiverConfig) Validate() error {
 	if c.Retry.MaxAttempts < 0 || c.Retry.InitialBackoff < 0 || c.Retry.MaxBackoff < 0 || c.Retry.MaxElapsed < 0 || c.Retry.MaxRetryAfter < 0 {
 		bad("retry settings must not be negative")
 	}
-	if c.Type == TypeEmail {
+	if c.Type == TypeNATS {
+		if !validSubjectToken(c.Name) {
+			bad("a receiver of type nats needs a name of letters, digits, - and _ (it ends the subject)")
+		}
+		if c.URL != "" {
+			bad("a receiver of type nats takes no url: it publishes on %s<name>", SubjectPrefix)
+		}
+	} else if c.Type == TypeEmail {
 		errs = append(errs, c.validateEmail()...)
 	} else if c.Type != "" && slices.Contains(Types(), c.Type) {
 		if c.URL == "" {
@@ -336,8 +346,18 @@ func build(c ReceiverConfig, deps Deps, metrics *Metrics) (Receiver, error) {
 		metrics: metrics,
 		logger:  deps.Logger,
 	}
-	if c.Type == TypeEmail {
+	switch c.Type {
+	case TypeEmail:
 		return buildEmail(c, deps, s, timeout)
+	case TypeNATS:
+		if deps.Publish == nil {
+			return nil, fmt.Errorf("receiver %q: type nats needs a NATS connection", c.Name)
+		}
+		r, err := newRenderer(c.Name, TypeGeneric, c.Template, 0)
+		if err != nil {
+			return nil, fmt.Errorf("receiver %q: template: %w", c.Name, err)
+		}
+		return &natsReceiver{sender: s, subject: SubjectPrefix + c.Name, render: r, publish: deps.Publish}, nil
 	}
 	maxRunes := map[string]int{TypeSlack: slackMaxText, TypeTeams: teamsMaxText, TypeMattermost: mattermostMaxText}[c.Type]
 	r, err := newRenderer(c.Name, c.Type, c.Template, maxRunes)

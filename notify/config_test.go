@@ -127,7 +127,7 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`receiver "pager": unknown type "pagerduty" (want one of generic, slack, teams, mattermost, email)`,
+		`receiver "pager": unknown type "pagerduty" (want one of generic, slack, teams, mattermost, email, nats)`,
 		`receiver "no-url": url is required for type teams`,
 		`receiver "ftp": url must be an absolute http or https URL`,
 		`receiver "bad-template": template: template: bad-template:1: unclosed action`,
@@ -190,7 +190,7 @@ func ExampleBuild() {
 	}, Deps{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	fmt.Println(err)
 	// Output:
-	// receiver "press": unknown type "fax" (want one of generic, slack, teams, mattermost, email)
+	// receiver "press": unknown type "fax" (want one of generic, slack, teams, mattermost, email, nats)
 	// receiver "comms-teams": url is required for type teams
 	// receiver "privacy-mail": template: template: privacy-mail:1:2: executing "privacy-mail" at <.Nope>: can't evaluate field Nope in type notify.TemplateData
 }

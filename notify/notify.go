@@ -42,11 +42,13 @@ const (
 	TypeTeams      = "teams"
 	TypeMattermost = "mattermost"
 	TypeEmail      = "email"
+	// TypeNATS publishes on mediawatch.notifications.<name>.
+	TypeNATS = "nats"
 )
 
 // Types lists every receiver type.
 func Types() []string {
-	return []string{TypeGeneric, TypeSlack, TypeTeams, TypeMattermost, TypeEmail}
+	return []string{TypeGeneric, TypeSlack, TypeTeams, TypeMattermost, TypeEmail, TypeNATS}
 }
 
 // CloseAll closes every receiver that implements Closer, so that digests
