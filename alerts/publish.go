@@ -21,6 +21,9 @@ type Publisher struct {
 	published *prometheus.CounterVec
 	failures  prometheus.Counter
 	latency   prometheus.Histogram
+	// backlog counts the alerts inside Publish: handed to it and not yet
+	// acknowledged by JetStream (nor given back with an error).
+	backlog prometheus.Gauge
 }
 
 // NewPublisher registers the publisher's metrics on reg.
@@ -41,8 +44,12 @@ func NewPublisher(conn *bus.Conn, logger *slog.Logger, reg prometheus.Registerer
 			Help:    "Time from the first publish attempt of an alert to its acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mediawatch_alert_publish_backlog",
+			Help: "Alerts handed to the publisher and not yet acknowledged by JetStream; it grows while NATS is unreachable.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{p.published, p.failures, p.latency} {
+	for _, c := range []prometheus.Collector{p.published, p.failures, p.latency, p.backlog} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("alerts: register metrics: %w", err)
 		}
@@ -64,8 +71,11 @@ func (p *Publisher) PreCreate(institutions []string) {
 
 // Publish sends one alert and returns once JetStream has stored it (or
 // already had it: the id is the Nats-Msg-Id), or when ctx ends. The boolean
-// reports whether the alert is new to the stream.
+// reports whether the alert is new to the stream. It is safe for concurrent
+// use; the alerts in the hands of Publish make up the backlog gauge.
 func (p *Publisher) Publish(ctx context.Context, a *Alert) (bool, error) {
+	p.backlog.Inc()
+	defer p.backlog.Dec()
 	data, err := json.Marshal(a)
 	if err != nil {
 		return false, fmt.Errorf("alert %s: encode: %w", a.ID, err)

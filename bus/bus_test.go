@@ -12,7 +12,12 @@ import (
 
 func startServer(t *testing.T, listen, storeDir string) *server.Server {
 	t.Helper()
-	ns, err := StartEmbedded(ServerOptions{Listen: listen, StoreDir: storeDir})
+	return startServerWith(t, ServerOptions{Listen: listen, StoreDir: storeDir})
+}
+
+func startServerWith(t *testing.T, opts ServerOptions) *server.Server {
+	t.Helper()
+	ns, err := StartEmbedded(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

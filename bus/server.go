@@ -23,12 +23,31 @@ type ServerOptions struct {
 	Listen string
 	// StoreDir is where JetStream keeps its file store.
 	StoreDir string
-	// SyncAlways makes JetStream fsync every write before it acknowledges,
-	// so an acknowledged message survives a power loss as well as a crash of
-	// the process. Off, the store is synced every two minutes by the server
-	// and a process crash (not a power loss) still loses nothing.
-	SyncAlways bool
-	Logger     *slog.Logger
+	// SyncInterval chooses when JetStream's file store fsyncs.
+	//
+	// Zero, the default, is sync always (nats-server's sync_interval
+	// "always", Options.SyncAlways): every stored message is written and
+	// fsynced before the publish is acknowledged, so an acknowledged alert
+	// survives a crash of the process, a kernel crash and a power loss.
+	//
+	// A positive value is nats-server's own default policy (sync_interval,
+	// two minutes when not set) with this period: each message is written
+	// to the operating system before the acknowledgement, so a crash of
+	// the process still loses nothing, but it is fsynced only every
+	// SyncInterval, so a kernel crash or power loss can lose up to that
+	// much acknowledged data.
+	//
+	// mediawatch keeps the default. The embedded server is a single copy
+	// (replicas 1) with no other replica to recover from, and an
+	// acknowledged alert is a promise: the match stage acknowledges the
+	// mention on the strength of it and the mention is never redelivered.
+	// The price is one fsync per stored message, server-wide (mentions,
+	// feed state and alerts; a duplicate stores nothing), measured by
+	// BenchmarkPublish in package alerts. A NATS cluster (replicas 3)
+	// relies on its other copies instead and is configured on its own
+	// servers.
+	SyncInterval time.Duration
+	Logger       *slog.Logger
 }
 
 // StartEmbedded starts an in-process NATS server with JetStream and waits
@@ -52,7 +71,9 @@ func StartEmbedded(opts ServerOptions) (*server.Server, error) {
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   opts.StoreDir,
-		SyncAlways: opts.SyncAlways,
+		// Sync always unless a period is given; see SyncInterval.
+		SyncAlways:   opts.SyncInterval <= 0,
+		SyncInterval: max(opts.SyncInterval, 0),
 		// The daemon owns signal handling and the shutdown order.
 		NoSigs: true,
 		// The HTTP monitoring port stays off: mediawatch exposes its own
