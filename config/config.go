@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/notify"
 )
 
 // Config is the whole configuration of a mediawatch process.
@@ -39,6 +40,11 @@ type Config struct {
 	Log          Log                 `yaml:"log"`
 	Index        Index               `yaml:"index"`
 	Alerts       Alerts              `yaml:"alerts"`
+	// Receivers are where notifications go; Routing decides which alerts go
+	// to which. Both default to the guidelines' contacts per institution
+	// on NATS subjects (see defaultRouting).
+	Receivers []notify.ReceiverConfig `yaml:"receivers"`
+	Routing   Route                   `yaml:"routing"`
 }
 
 // NATS configures the message bus.
@@ -250,6 +256,14 @@ func (c *Config) finalize(t *tree) {
 	}
 	if t.isNull(path{"institutions"}) {
 		c.Institutions = defaultInstitutions()
+	}
+	// Without routing of its own a file gets the default contacts for its
+	// institutions; receivers of its own it keeps, and routes to them.
+	if !t.has(path{"receivers"}) {
+		c.Receivers = defaultReceivers(institutionIDs(c))
+	}
+	if !t.has(path{"routing"}) {
+		c.Routing = defaultRouting(institutionIDs(c))
 	}
 	if c.NATS.StoreDir == "" && !t.has(path{"nats", "store_dir"}) {
 		c.NATS.StoreDir = filepath.Join(c.DataDir, "nats")

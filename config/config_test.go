@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/notify"
 )
 
 func mustParseFile(t *testing.T, name string) *Config {
@@ -178,6 +179,13 @@ func TestLoadFullFile(t *testing.T) {
 		Log:    Log{Format: "json", Level: "debug"},
 		Index:  Index{Path: "/srv/index", BatchSize: 50, FlushInterval: Duration(250 * time.Millisecond)},
 		Alerts: Alerts{SnippetLength: 120, StoryWindow: Duration(6 * time.Hour)},
+		Receivers: []notify.ReceiverConfig{
+			{Name: "comms-slack", Type: notify.TypeSlack, URL: "https://hooks.slack.example/services/T000/B000/XXXX"},
+			{Name: "press-feed", Type: notify.TypeNATS},
+		},
+		Routing: Route{Receiver: "comms-slack", GroupWait: Duration(20 * time.Second), Routes: []Route{
+			{Match: map[string][]string{"category": {"misinformation"}}, Receiver: "press-feed", Continue: true},
+		}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		gy, _ := yaml.Marshal(got)
@@ -583,6 +591,9 @@ func TestValidNetworksAndAddresses(t *testing.T) {
 		{"http: {listen: '8080'}", "is not a host:port address"},
 		{"http: {listen: 'host:http'}", "is not a number"},
 		{"http: {user_header: X-Forwarded-User}", ""},
+		{"receivers: [{name: pager, type: pagerduty}]", `receivers[0]: receiver "pager": unknown type "pagerduty"`},
+		{"{receivers: [{name: press, type: nats}], routing: {receiver: press, routes: [{receiver: nobody}]}}", `routing: route 0.0: unknown receiver "nobody"`},
+		{"{receivers: [{name: press, type: nats}], routing: {receiver: press, routes: [{match: {colour: [red]}}]}}", `routing: route 0.0: cannot match on "colour"`},
 		{"http: {user_header: 'X-User: admin'}", "http.user_header: \"X-User: admin\" is not a header name"},
 		{"nats: {listen: 127.0.0.1:8080}", "cannot share 127.0.0.1:8080"},
 		{"nats: {url: 'nats://user:secret@n1:4222, tls://n2:4222'}", ""},

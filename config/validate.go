@@ -54,6 +54,7 @@ func (cfg *Config) validate(file string, t *tree) Problems {
 	c.positive(path{"index", "flush_interval"}, cfg.Index.FlushInterval)
 	c.atLeast(path{"alerts", "snippet_length"}, int64(cfg.Alerts.SnippetLength), 1)
 	c.positive(path{"alerts", "story_window"}, cfg.Alerts.StoryWindow)
+	c.routing(cfg)
 	return c.problems
 }
 

@@ -88,14 +88,14 @@ func Build(root Config, receivers []string) (*Route, error) {
 	}
 	r := build(root, &defaults, "0", receivers, &errs)
 	if r.Receiver == "" {
-		errs = append(errs, errors.New("routing: the root route needs a receiver"))
+		errs = append(errs, errors.New("the root route needs a receiver"))
 	}
 	return r, errors.Join(errs...)
 }
 
 func build(c Config, parent *Route, id string, receivers []string, errs *[]error) *Route {
 	fail := func(format string, args ...any) {
-		*errs = append(*errs, fmt.Errorf("routing route %s: %s", id, fmt.Sprintf(format, args...)))
+		*errs = append(*errs, fmt.Errorf("route %s: %s", id, fmt.Sprintf(format, args...)))
 	}
 	r := &Route{
 		ID: id, Receiver: cmpOr(c.Receiver, parent.Receiver), Match: map[string][]string{}, Continue: c.Continue,
