@@ -81,7 +81,7 @@ func (p *Publisher) Publish(ctx context.Context, a *Alert) (bool, error) {
 		return false, fmt.Errorf("alert %s: encode: %w", a.ID, err)
 	}
 	start := time.Now()
-	ack, err := p.conn.PublishRetry(ctx, a.Subject(), a.ID, data, func(err error) {
+	ack, err := p.conn.PublishRetry(ctx, a.Subject(), a.MsgID(), data, func(err error) {
 		p.failures.Inc()
 		p.logger.Warn("alert publish failed, retrying", "alert", a.ID, "subject", a.Subject(), "err", err)
 	})

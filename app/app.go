@@ -23,6 +23,7 @@ import (
 	"github.com/mediawatch/mediawatch/index"
 	"github.com/mediawatch/mediawatch/ingest"
 	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/silence"
 	"github.com/mediawatch/mediawatch/triage"
 	"github.com/mediawatch/mediawatch/web"
 	"github.com/nats-io/nats-server/v2/server"
@@ -175,10 +176,12 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 //  2. scheduler (no new polls; in-flight polls finish and publish),
 //  3. rule directory watcher (a reload in progress finishes),
 //  4. pipeline (the batch in hand is indexed, alerted and acknowledged),
-//  5. the views following the streams (recent alerts, triage state),
-//  6. publisher flush (everything published is on the server),
-//  7. NATS connection, then the embedded server,
-//  8. index.
+//  5. dispatcher (alerts still waiting in a group stay unacknowledged for
+//     the next process), then the receivers' digests deliver what they hold,
+//  6. the views following the streams (recent alerts, triage, silences),
+//  7. publisher flush (everything published is on the server),
+//  8. NATS connection, then the embedded server,
+//  9. index.
 //
 // Upstream stages stop first so nothing downstream is cut off mid-item.
 func (a *App) Run(ctx context.Context) error {
@@ -236,6 +239,15 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	silences, err := silence.NewStore(ctx, conn.JS, log.With("component", "silence"), a.registry)
+	if err != nil {
+		return err
+	}
+	notifier, err := newNotifier(ctx, conn, cfg, triageStore, silences, log.With("component", "notify"), a.registry)
+	if err != nil {
+		return err
+	}
+	defer notifier.close(log)
 
 	publisher, err := alerts.NewPublisher(conn, log.With("component", "alerts"), a.registry)
 	if err != nil {
@@ -304,6 +316,7 @@ func (a *App) Run(ctx context.Context) error {
 		Logger:     log.With("component", "web"),
 		Version:    a.version,
 		Triage:     triageStore,
+		Silences:   silences,
 		UserHeader: cfg.HTTP.UserHeader,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -319,6 +332,8 @@ func (a *App) Run(ctx context.Context) error {
 	schedCtx, stopSched := stageCtx()
 	pipeCtx, stopPipe := stageCtx()
 	followCtx, stopFollow := stageCtx()
+	notifyCtx, stopNotify := stageCtx()
+	defer stopNotify()
 	watchCtx, stopWatch := stageCtx()
 	defer stopSched()
 	defer stopPipe()
@@ -334,6 +349,8 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	followDone := stages.start("follow", func() error { return recent.Follow(followCtx, conn, 7*24*time.Hour, log) })
 	triageDone := stages.start("triage", func() error { return triageStore.Follow(followCtx) })
+	silenceDone := stages.start("silences", func() error { return silences.Follow(followCtx, nil) })
+	notifyDone := stages.start("notify", func() error { return notifier.dispatcher.Run(notifyCtx) })
 	matchDone := stages.start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
 	ingestDone := stages.start("ingest", func() error { return sched.Run(schedCtx) })
 	watchDone := stages.start("rules", func() error {
@@ -367,9 +384,12 @@ func (a *App) Run(ctx context.Context) error {
 	<-watchDone
 	stopPipe()
 	<-matchDone
+	stopNotify()
+	<-notifyDone
 	stopFollow()
 	<-followDone
 	<-triageDone
+	<-silenceDone
 	return stages.err()
 }
 

@@ -69,7 +69,17 @@ func testConfig(t *testing.T, dataDir string, fs *feedServer) *config.Config {
 		{ID: "forum", URL: fs.URL + "/social.atom", Source: "forum", Interval: config.Duration(time.Hour)},
 		{ID: "zorgblogs", URL: fs.URL + "/blogs.json", Source: "news", Interval: config.Duration(time.Hour)},
 	}
+	// The shipped routing tree, with waits short enough for a test.
+	shorten(&cfg.Routing)
 	return cfg
+}
+
+// shorten gives every route of the tree short timings.
+func shorten(r *config.Route) {
+	r.GroupWait, r.GroupInterval = config.Duration(50*time.Millisecond), config.Duration(200*time.Millisecond)
+	for i := range r.Routes {
+		shorten(&r.Routes[i])
+	}
 }
 
 // daemon is one running App.
@@ -311,6 +321,24 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("/healthz = %d", code)
 	}
 
+	// The privacy officer and the communications team of UMC Utrecht are
+	// notified on their subjects, with the BSN masked there too.
+	for _, receiver := range []string{"privacy-umc-utrecht", "comms-umc-utrecht"} {
+		eventually(t, "notification for "+receiver, func() error {
+			data, err := lastNotification(t, d.app.NATSURL(), receiver)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(data, leak.alert.ID) {
+				return fmt.Errorf("latest notification is not about the leak: %s", data)
+			}
+			if strings.Contains(data, "234567818") {
+				t.Fatalf("notification for %s carries the BSN: %s", receiver, data)
+			}
+			return nil
+		})
+	}
+
 	// The communications team takes the leak on and hands it to the
 	// privacy officer.
 	eventually(t, "leak alert in the dashboard's view", func() error {
@@ -486,4 +514,23 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// lastNotification returns the latest group notification published for a
+// receiver of type nats.
+func lastNotification(t *testing.T, natsURL, receiver string) (string, error) {
+	t.Helper()
+	js, done := connectJS(t, natsURL)
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	str, err := js.Stream(ctx, app.StreamNotifications)
+	if err != nil {
+		return "", err
+	}
+	msg, err := str.GetLastMsgForSubject(ctx, "mediawatch.notifications."+receiver)
+	if err != nil {
+		return "", err
+	}
+	return string(msg.Data), nil
 }

@@ -226,6 +226,12 @@ func (s *Store) Status(alertID string) string {
 	return StatusNew
 }
 
+// Closed reports whether the alert is resolved or a false positive.
+func (s *Store) Closed(alertID string) bool {
+	st := s.Status(alertID)
+	return st == StatusResolved || st == StatusFalsePositive
+}
+
 // Do carries out a triage request on an alert and returns its new state.
 // The event is published expecting the alert's last event to be the one
 // this store has seen; if someone else changed the alert in between, the

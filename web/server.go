@@ -60,6 +60,8 @@ type Options struct {
 	Version  string
 	// Triage performs the triage actions; nil leaves alerts read-only.
 	Triage Triage
+	// Silences lists, creates and expires silences; nil: none can be made.
+	Silences Silences
 	// UserHeader names the header an authenticating reverse proxy sets to
 	// the user's name (X-Forwarded-User); empty accepts triage actions
 	// from the daemon's own host only (see server.actor).
@@ -77,6 +79,9 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/alerts", s.listAlerts)
 	mux.HandleFunc("GET /api/alerts/{id}", s.getAlert)
 	mux.HandleFunc("POST /api/alerts/{id}/{action}", s.triageAction)
+	mux.HandleFunc("GET /api/silences", s.listSilences)
+	mux.HandleFunc("POST /api/silences", s.createSilence)
+	mux.HandleFunc("DELETE /api/silences/{id}", s.expireSilence)
 	mux.HandleFunc("GET /api/feeds", s.feeds)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

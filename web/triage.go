@@ -51,6 +51,14 @@ func (s *server) actor(r *http.Request) (string, bool) {
 	return localUser, ip != nil && ip.IsLoopback()
 }
 
+// isJSON reports whether the request body is declared JSON. A form on
+// another site can post with a browser's cookies, but it cannot send JSON
+// without a preflight this server never grants.
+func isJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
 // triageBody is what a triage action may carry.
 type triageBody struct {
 	Note     string `json:"note"`
@@ -64,19 +72,8 @@ func (s *server) triageAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "triage is not available")
 		return
 	}
-	// A form on another site can post here with a browser's cookies, but
-	// it cannot send JSON without a preflight this server never grants.
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "send the action as application/json (an empty object will do)")
-		return
-	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		writeError(w, http.StatusForbidden, "cross-site request refused")
-		return
-	}
-	user, ok := s.actor(r)
+	user, ok := s.writeAllowed(w, r, true)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "no authenticated user: put mediawatch behind an authenticating proxy and set http.user_header, or act from the daemon's own host")
 		return
 	}
 	id, action := r.PathValue("id"), r.PathValue("action")
