@@ -207,7 +207,7 @@ func (a *App) Run(ctx context.Context) error {
 	natsURL := cfg.NATS.URL
 	var ns *server.Server
 	if natsURL == "" {
-		ns, err = bus.StartEmbedded(bus.ServerOptions{Listen: cfg.NATS.Listen, StoreDir: NATSStoreDir(cfg), Logger: log})
+		ns, err = bus.StartEmbedded(bus.ServerOptions{Listen: cfg.NATS.Listen, StoreDir: NATSStoreDir(cfg), SyncInterval: cfg.NATS.SyncInterval.D(), Logger: log})
 		if err != nil {
 			return err
 		}

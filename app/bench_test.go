@@ -19,13 +19,27 @@ import (
 // mentions published on MENTIONS → matched → indexed in Bleve → alerts
 // acknowledged by JetStream → mentions acknowledged. It reports items/s and
 // the heap in use afterwards.
+//
+// The embedded server's sync policy dominates: sync=always fsyncs every
+// write before acknowledging it (the default), sync=1s once a second.
 func BenchmarkPipeline(b *testing.B) {
+	for _, sync := range []time.Duration{0, time.Second} {
+		name := "sync=always"
+		if sync > 0 {
+			name = "sync=" + sync.String()
+		}
+		b.Run(name, func(b *testing.B) { benchmarkPipeline(b, sync) })
+	}
+}
+
+func benchmarkPipeline(b *testing.B, sync time.Duration) {
 	var corpus []mention.Mention
 	for _, it := range demoCorpus(b) {
 		corpus = append(corpus, it.mention)
 	}
 	cfg := quietConfig(b, b.TempDir())
 	cfg.Index.FlushInterval = config.Default().Index.FlushInterval // as shipped
+	cfg.NATS.SyncInterval = config.Duration(sync)
 	a, err := app.New(app.Options{Config: cfg, Version: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -59,6 +73,11 @@ func BenchmarkPipeline(b *testing.B) {
 		data, _ := json.Marshal(m)
 		if _, err := conn.JS.PublishAsync(mention.Subject(m.Source), data, jetstream.WithMsgID(m.ID)); err != nil {
 			b.Fatal(err)
+		}
+		// The client holds at most a few thousand unacknowledged publishes;
+		// with the server syncing every write, let them drain in chunks.
+		if i%1000 == 999 {
+			<-conn.JS.PublishAsyncComplete()
 		}
 	}
 	<-conn.JS.PublishAsyncComplete()

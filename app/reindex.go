@@ -36,7 +36,7 @@ func Reindex(ctx context.Context, cfg *config.Config, logger *slog.Logger) (int,
 
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		ns, err := bus.StartEmbedded(bus.ServerOptions{Listen: "127.0.0.1:-1", StoreDir: NATSStoreDir(cfg), Logger: logger})
+		ns, err := bus.StartEmbedded(bus.ServerOptions{Listen: "127.0.0.1:-1", StoreDir: NATSStoreDir(cfg), SyncInterval: cfg.NATS.SyncInterval.D(), Logger: logger})
 		if err != nil {
 			return 0, err
 		}

@@ -183,7 +183,7 @@ func connectForTool(ctx context.Context, cfg *config.Config, name string, logger
 			url = "nats://" + addr
 			logger.Debug("using the running daemon's NATS server", "url", url)
 		} else {
-			ns, err := bus.StartEmbedded(bus.ServerOptions{Listen: "127.0.0.1:-1", StoreDir: NATSStoreDir(cfg), Logger: logger})
+			ns, err := bus.StartEmbedded(bus.ServerOptions{Listen: "127.0.0.1:-1", StoreDir: NATSStoreDir(cfg), SyncInterval: cfg.NATS.SyncInterval.D(), Logger: logger})
 			if err != nil {
 				return nil, nil, err
 			}

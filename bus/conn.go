@@ -83,6 +83,15 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Conn, error) {
 			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { connected.Set(0) }),
+		// Asynchronous errors (a slow consumer, a write on a broken
+		// connection) go to the log instead of the library's stderr.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				logger.Warn("nats error", "subject", sub.Subject, "err", err)
+				return
+			}
+			logger.Warn("nats error", "err", err)
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("nats: connect %s: %w", opts.URL, err)

@@ -57,6 +57,12 @@ type NATS struct {
 	// StoreDir is the embedded server's JetStream storage; default
 	// <data_dir>/nats.
 	StoreDir string `yaml:"store_dir"`
+	// SyncInterval is how often the embedded server's JetStream store
+	// fsyncs; 0 (the default) fsyncs every write before acknowledging it,
+	// so an acknowledged alert survives a power loss. A period trades that
+	// for throughput: up to that much can be lost when the machine (not
+	// the process) dies.
+	SyncInterval Duration `yaml:"sync_interval"`
 }
 
 // HTTP configures the dashboard, JSON API, /metrics, /healthz and /readyz.

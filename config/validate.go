@@ -41,6 +41,9 @@ func (cfg *Config) validate(file string, t *tree) Problems {
 	c := &checker{file: file, tree: t}
 	c.nonEmpty(path{"data_dir"}, cfg.DataDir)
 	c.nats(cfg.NATS, cfg.HTTP)
+	if cfg.NATS.SyncInterval < 0 {
+		c.addf(path{"nats", "sync_interval"}, "must not be negative (0s syncs every write)")
+	}
 	c.listenAddr(path{"http", "listen"}, cfg.HTTP.Listen)
 	c.headerName(path{"http", "user_header"}, cfg.HTTP.UserHeader)
 	c.ingest(cfg.Ingest)
