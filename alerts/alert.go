@@ -44,6 +44,8 @@ type Alert struct {
 	Count     int       `json:"count"`
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+	// Volume is set on volume_spike alerts, which are about no one post.
+	Volume *Volume `json:"volume,omitempty"`
 }
 
 // MentionRef points at the post an alert is about.

@@ -263,11 +263,16 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	vol, err := newVolume(ctx, conn, cfg.Alerts.VolumeSpike)
+	if err != nil {
+		return err
+	}
 	pipe, err := newPipeline(ctx, conn, pipelineOptions{
 		matcher:       &a.matcher,
 		index:         ix,
 		publisher:     publisher,
 		stories:       stories,
+		spikes:        vol,
 		logger:        log.With("component", "match"),
 		registerer:    a.registry,
 		batchSize:     cfg.Index.BatchSize,

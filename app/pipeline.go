@@ -33,6 +33,7 @@ type pipeline struct {
 	index         *index.Index
 	publisher     *alerts.Publisher
 	stories       *alerts.Stories
+	spikes        *volume
 	logger        *slog.Logger
 	batchSize     int
 	flushInterval time.Duration
@@ -51,7 +52,9 @@ type pipelineOptions struct {
 	publisher *alerts.Publisher
 	// stories folds repeats of a story into one alert; nil: every alert
 	// stands alone.
-	stories       *alerts.Stories
+	stories *alerts.Stories
+	// spikes watches mention volume; nil: no volume_spike alerts.
+	spikes        *volume
 	logger        *slog.Logger
 	registerer    prometheus.Registerer
 	batchSize     int
@@ -79,6 +82,7 @@ func newPipeline(ctx context.Context, conn *bus.Conn, opts pipelineOptions) (*pi
 		index:         opts.index,
 		publisher:     opts.publisher,
 		stories:       opts.stories,
+		spikes:        opts.spikes,
 		logger:        opts.logger,
 		batchSize:     max(opts.batchSize, 1),
 		flushInterval: max(opts.flushInterval, 10*time.Millisecond),
@@ -169,6 +173,7 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 	now := p.now()
 	items := make([]processed, 0, len(msgs))
 	docs := make([]index.Doc, 0, len(msgs))
+	var volumeAlerts []alerts.Alert
 	for _, msg := range msgs {
 		var m mention.Mention
 		if err := json.Unmarshal(msg.Data(), &m); err != nil || m.ID == "" {
@@ -186,6 +191,9 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		for _, f := range res.Findings {
 			p.findings.WithLabelValues(f.Category).Inc()
+		}
+		if p.spikes != nil {
+			volumeAlerts = append(volumeAlerts, p.spikes.observe(&m, res, now)...)
 		}
 		docs = append(docs, Doc(&m, res))
 		items = append(items, processed{msg: msg, mention: m, alerts: alerts.Build(&m, res, now, alerts.BuildOptions{SnippetLength: p.snippetLength})})
@@ -223,6 +231,9 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 		if !it.mention.Fetched.IsZero() {
 			p.lag.Observe(p.now().Sub(it.mention.Fetched).Seconds())
 		}
+	}
+	if p.spikes != nil {
+		p.spikes.publish(ctx, p.publisher, volumeAlerts, p.logger)
 	}
 }
 

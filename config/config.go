@@ -147,6 +147,21 @@ type Alerts struct {
 	// window after the last repeat, raise the count of one alert instead
 	// of a new alert.
 	StoryWindow Duration `yaml:"story_window"`
+	// VolumeSpike raises volume_spike alerts when an institution (or one
+	// category of its mentions) is mentioned far more than usual.
+	VolumeSpike VolumeSpike `yaml:"volume_spike"`
+}
+
+// VolumeSpike compares the mentions of the last Window with the same window
+// on each of the previous BaselineDays days: a spike is at least MinCount
+// mentions and Factor times that baseline; then the same institution and
+// category stay quiet for Cooldown.
+type VolumeSpike struct {
+	Window       Duration `yaml:"window"`
+	BaselineDays int      `yaml:"baseline_days"`
+	Factor       float64  `yaml:"factor"`
+	MinCount     int      `yaml:"min_count"`
+	Cooldown     Duration `yaml:"cooldown"`
 }
 
 // Default returns the built-in configuration: what an empty file means.

@@ -178,7 +178,7 @@ func TestLoadFullFile(t *testing.T) {
 		Rules:  Rules{Dirs: []string{"/etc/mediawatch/rules"}, Disable: []string{"conduct.swearing"}},
 		Log:    Log{Format: "json", Level: "debug"},
 		Index:  Index{Path: "/srv/index", BatchSize: 50, FlushInterval: Duration(250 * time.Millisecond)},
-		Alerts: Alerts{SnippetLength: 120, StoryWindow: Duration(6 * time.Hour)},
+		Alerts: Alerts{SnippetLength: 120, StoryWindow: Duration(6 * time.Hour), VolumeSpike: Default().Alerts.VolumeSpike},
 		Receivers: []notify.ReceiverConfig{
 			{Name: "comms-slack", Type: notify.TypeSlack, URL: "https://hooks.slack.example/services/T000/B000/XXXX"},
 			{Name: "press-feed", Type: notify.TypeNATS},

@@ -40,7 +40,9 @@ func base() *Config {
 		Institutions: defaultInstitutions(),
 		Log:          Log{Format: "text", Level: "info"},
 		Index:        Index{BatchSize: 500, FlushInterval: Duration(time.Second)},
-		Alerts:       Alerts{SnippetLength: 240, StoryWindow: Duration(24 * time.Hour)},
+		Alerts: Alerts{SnippetLength: 240, StoryWindow: Duration(24 * time.Hour), VolumeSpike: VolumeSpike{
+			Window: Duration(time.Hour), BaselineDays: 7, Factor: 3, MinCount: 20, Cooldown: Duration(6 * time.Hour),
+		}},
 	}
 }
 

@@ -57,6 +57,14 @@ func (cfg *Config) validate(file string, t *tree) Problems {
 	c.positive(path{"index", "flush_interval"}, cfg.Index.FlushInterval)
 	c.atLeast(path{"alerts", "snippet_length"}, int64(cfg.Alerts.SnippetLength), 1)
 	c.positive(path{"alerts", "story_window"}, cfg.Alerts.StoryWindow)
+	vs := cfg.Alerts.VolumeSpike
+	c.positive(path{"alerts", "volume_spike", "window"}, vs.Window)
+	c.atLeast(path{"alerts", "volume_spike", "baseline_days"}, int64(vs.BaselineDays), 1)
+	c.atLeast(path{"alerts", "volume_spike", "min_count"}, int64(vs.MinCount), 1)
+	c.positive(path{"alerts", "volume_spike", "cooldown"}, vs.Cooldown)
+	if vs.Factor < 1 {
+		c.addf(path{"alerts", "volume_spike", "factor"}, "must be at least 1")
+	}
 	c.routing(cfg)
 	return c.problems
 }

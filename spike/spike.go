@@ -93,9 +93,10 @@ type Detector struct {
 	// recents per institution, for the sources and terms of a spike.
 	recents   map[string][]recent
 	lastSpike map[Key]time.Time
-	// lastCheck spaces the checks of a key: a spike builds up over the
-	// window, so looking every few seconds finds it as well as looking at
-	// every mention, at a fraction of the cost.
+	// lastCheck spaces the baseline checks of a key past its minimum
+	// count: a spike builds up over the window, so looking every few
+	// seconds finds it as well as looking at every mention, at a fraction
+	// of the cost.
 	lastCheck map[Key]time.Time
 }
 
@@ -120,9 +121,9 @@ func (d *Detector) Add(key Key, t time.Time, n int) {
 	m[minute(t)] += n
 }
 
-// Observe counts one mention and returns the spikes it completes, in a
-// stable order.
-func (d *Detector) Observe(m Mention) []Spike {
+// KeysOf returns the keys a mention counts under: each of its
+// institutions, and each institution with each of its categories.
+func KeysOf(m Mention) []Key {
 	var keys []Key
 	for _, inst := range m.Institutions {
 		keys = append(keys, Key{Institution: inst})
@@ -131,6 +132,15 @@ func (d *Detector) Observe(m Mention) []Spike {
 				keys = append(keys, Key{Institution: inst, Category: c})
 			}
 		}
+	}
+	return keys
+}
+
+// Observe counts one mention and returns the spikes it completes, in a
+// stable order.
+func (d *Detector) Observe(m Mention) []Spike {
+	keys := KeysOf(m)
+	for _, inst := range m.Institutions {
 		rs := append(d.recents[inst], recent{at: m.At, source: m.Source, title: m.Title})
 		if len(rs) > maxRecent {
 			rs = rs[len(rs)-maxRecent:]
@@ -163,16 +173,18 @@ func (d *Detector) check(key Key, now time.Time) (Spike, bool) {
 	if last, ok := d.lastSpike[key]; ok && now.Sub(last) < d.opts.Cooldown {
 		return Spike{}, false
 	}
-	if last, ok := d.lastCheck[key]; ok && now.Sub(last) >= 0 && now.Sub(last) < checkEvery {
-		return Spike{}, false
-	}
-	d.lastCheck[key] = now
 	end := now.Truncate(time.Minute).Add(time.Minute)
 	start := end.Add(-d.opts.Window)
 	n := d.count(key, start, end)
 	if n < d.opts.MinCount {
 		return Spike{}, false
 	}
+	// Past the minimum, the baseline is worth a look only every few
+	// seconds: the window moves little in between.
+	if last, ok := d.lastCheck[key]; ok && now.Sub(last) >= 0 && now.Sub(last) < checkEvery {
+		return Spike{}, false
+	}
+	d.lastCheck[key] = now
 	total := 0
 	for day := 1; day <= d.opts.BaselineDays; day++ {
 		back := time.Duration(day) * 24 * time.Hour
@@ -201,7 +213,9 @@ func (d *Detector) describe(institution string, since time.Time) (sources, terms
 		bySource[r.source]++
 		seen := map[string]bool{}
 		for _, w := range strings.FieldsFunc(strings.ToLower(r.title), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-			if utf8.RuneCountInString(w) < 4 || stopword(w) || seen[w] {
+			// Numbers are left out: a title can carry a number that
+			// identifies someone, and a term list travels in the alert.
+			if utf8.RuneCountInString(w) < 4 || stopword(w) || seen[w] || strings.ContainsFunc(w, unicode.IsDigit) {
 				continue
 			}
 			seen[w] = true

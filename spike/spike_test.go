@@ -100,3 +100,12 @@ func TestPruneKeepsWhatTheBaselineNeeds(t *testing.T) {
 		t.Errorf("after pruning, %d mentions counted, want the 35 of the baseline week", n)
 	}
 }
+
+func TestStoreKeysRoundTrip(t *testing.T) {
+	for _, k := range []Key{{Institution: "uz-leuven"}, {Institution: "umc-utrecht", Category: "patient_data"}} {
+		got, at, ok := parseStoreKey(storeKey(k, today.Unix()/3600))
+		if !ok || got != k || !at.Equal(today) {
+			t.Errorf("round trip of %+v: %+v %v %v", k, got, at, ok)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func parseAlertFilter(r *http.Request, now time.Time) (alertFilter, error) {
 	if f.institutions, err = list("institution", nil); err != nil {
 		return f, err
 	}
-	if f.categories, err = list("category", match.Categories); err != nil {
+	if f.categories, err = list("category", append(slices.Clone(match.Categories), alerts.CategoryVolumeSpike)); err != nil {
 		return f, err
 	}
 	severities := make([]string, 0, len(match.Severities))
