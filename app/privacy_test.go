@@ -1,0 +1,138 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mediawatch/mediawatch/config"
+	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/notify"
+	"github.com/nats-io/nats.go"
+)
+
+// capture keeps every body that leaves the daemon, by where it went.
+type capture struct {
+	mu     sync.Mutex
+	bodies map[string][]string
+}
+
+func (c *capture) add(where, body string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bodies[where] = append(c.bodies[where], body)
+}
+
+func (c *capture) snapshot() map[string][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string][]string{}
+	for k, v := range c.bodies {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// Posts leaking Dutch and Belgian numbers go through the whole daemon; every
+// copy that leaves it — every NATS subject outside the internal MENTIONS
+// stream and JetStream's own request traffic, and every webhook of every
+// type — is scanned with the matcher's own validators. Not one valid BSN or
+// national number may appear.
+func TestNoPersonalNumberLeavesTheDaemon(t *testing.T) {
+	fs := newFeedServer(t)
+	captured := &capture{bodies: map[string][]string{}}
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		captured.add("webhook "+r.URL.Path, string(b))
+		w.WriteHeader(http.StatusOK)
+		if r.URL.Path == "/teams" {
+			_, _ = w.Write([]byte("1")) // what a Teams webhook answers
+		}
+	}))
+	defer hooks.Close()
+
+	cfg := quietConfig(t, t.TempDir())
+	cfg.Feeds = []config.Feed{{ID: "leaks", URL: fs.URL + "/leaks.rss", Source: "forum", Interval: config.Duration(time.Hour)}}
+	cfg.Receivers = []notify.ReceiverConfig{
+		{Name: "generic", Type: notify.TypeGeneric, URL: hooks.URL + "/generic"},
+		{Name: "slack", Type: notify.TypeSlack, URL: hooks.URL + "/slack"},
+		{Name: "teams", Type: notify.TypeTeams, URL: hooks.URL + "/teams"},
+		{Name: "mattermost", Type: notify.TypeMattermost, URL: hooks.URL + "/mattermost"},
+		{Name: "press", Type: notify.TypeNATS},
+	}
+	cfg.Routing = config.Route{Receiver: "generic", Routes: []config.Route{
+		{Receiver: "slack", Continue: true}, {Receiver: "teams", Continue: true},
+		{Receiver: "mattermost", Continue: true}, {Receiver: "press", Continue: true}, {Receiver: "generic"},
+	}}
+	shorten(&cfg.Routing)
+
+	d := startDaemon(t, cfg)
+	nc, err := nats.Connect(d.app.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.Subscribe(">", func(m *nats.Msg) {
+		switch {
+		case strings.HasPrefix(m.Subject, "mediawatch.mentions."), // the internal record of the post itself
+			strings.HasPrefix(m.Subject, "$JS."), strings.HasPrefix(m.Subject, "_INBOX."): // requests and deliveries
+			return
+		}
+		captured.add("nats "+m.Subject, string(m.Data))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.app.PollNow(context.Background(), "leaks"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every receiver has been notified about both institutions.
+	eventually(t, "every receiver notified", func() error {
+		got := captured.snapshot()
+		for _, where := range []string{"webhook /generic", "webhook /slack", "webhook /teams", "webhook /mattermost", "nats mediawatch.notifications.press"} {
+			text := strings.Join(got[where], "\n")
+			if !strings.Contains(text, "umc-utrecht") || !strings.Contains(text, "uz-leuven") {
+				return fmt.Errorf("%s has not had both institutions yet (%d bodies)", where, len(got[where]))
+			}
+		}
+		return nil
+	})
+	waitIdle(t, d.app.NATSURL())
+
+	got := captured.snapshot()
+	alertsSeen := 0
+	for where, bodies := range got {
+		if strings.HasPrefix(where, "nats mediawatch.alerts.") {
+			alertsSeen += len(bodies)
+		}
+		for _, body := range bodies {
+			if bsns := match.FindBSNs(body); len(bsns) > 0 {
+				t.Errorf("%s carries BSN %v: %.300s", where, bsns, body)
+			}
+			if nns := match.FindBelgianNNs(body); len(nns) > 0 {
+				t.Errorf("%s carries national number %v: %.300s", where, nns, body)
+			}
+		}
+	}
+	if alertsSeen < 4 {
+		t.Errorf("%d alerts seen on NATS, want the 4 leaks", alertsSeen)
+	}
+	// The check itself finds what it must: the feed as served has them all.
+	raw, _ := http.Get(fs.URL + "/leaks.rss")
+	b, _ := io.ReadAll(raw.Body)
+	raw.Body.Close()
+	if len(match.FindBSNs(string(b))) < 2 || len(match.FindBelgianNNs(string(b))) < 2 {
+		t.Fatalf("the validators do not find the numbers in the feed itself: the test would prove nothing")
+	}
+}
