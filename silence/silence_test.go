@@ -23,16 +23,8 @@ func followed(t *testing.T, ns *server.Server) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	ready := make(chan struct{})
-	go func() { done <- s.Follow(fctx, ready) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	natstest.Follow(t, func(ctx context.Context) error { return s.Follow(ctx, ready) })
 	select {
 	case <-ready:
 	case <-ctx.Done():

@@ -34,15 +34,7 @@ func startReplica(t *testing.T, ns *server.Server) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Follow(fctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	natstest.Follow(t, s.Follow)
 	if err := s.WaitCaughtUp(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -25,15 +25,8 @@ func newSilenceServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fctx, stop := context.WithCancel(context.Background())
-	done, ready := make(chan error, 1), make(chan struct{})
-	go func() { done <- store.Follow(fctx, ready) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	ready := make(chan struct{})
+	natstest.Follow(t, func(ctx context.Context) error { return store.Follow(ctx, ready) })
 	<-ready
 	srv := httptest.NewServer(Handler(Options{Silences: store, Gatherer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)

@@ -33,15 +33,7 @@ func newTriageServer(t *testing.T, userHeader string) (*httptest.Server, http.Ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	fctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- store.Follow(fctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	natstest.Follow(t, store.Follow)
 	now := time.Now()
 	recent := alerts.NewRecent(10)
 	for _, a := range []alerts.Alert{

@@ -4,6 +4,7 @@
 package natstest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -46,4 +47,20 @@ func Connect(tb testing.TB, ns *server.Server) jetstream.JetStream {
 		tb.Fatal(err)
 	}
 	return js
+}
+
+// Follow runs fn, a follower that returns when its context ends, in the
+// background until the test ends, and fails the test if it returns an
+// error.
+func Follow(tb testing.TB, fn func(ctx context.Context) error) {
+	tb.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	tb.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
 }
