@@ -58,6 +58,9 @@ type MentionRef struct {
 	Published time.Time `json:"published"`
 	FeedID    string    `json:"feed_id,omitempty"`
 	FeedTitle string    `json:"feed_title,omitempty"`
+	// Seq is the post's sequence in the MENTIONS stream, where its full
+	// text stays: what an authorised reveal reads.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Evidence is one finding as it may travel: the evidence text is redacted

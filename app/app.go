@@ -243,6 +243,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureAuditStream(ctx, conn.JS); err != nil {
+		return err
+	}
 	notifier, err := newNotifier(ctx, conn, cfg, triageStore, silences, log.With("component", "notify"), a.registry)
 	if err != nil {
 		return err
@@ -317,12 +320,15 @@ func (a *App) Run(ctx context.Context) error {
 			}},
 			{Name: "index", Fn: func(context.Context) error { return ix.Healthy() }},
 		},
-		Gatherer:   a.registry,
-		Logger:     log.With("component", "web"),
-		Version:    a.version,
-		Triage:     triageStore,
-		Silences:   silences,
-		UserHeader: cfg.HTTP.UserHeader,
+		Gatherer:    a.registry,
+		Logger:      log.With("component", "web"),
+		Version:     a.version,
+		Triage:      triageStore,
+		Silences:    silences,
+		Revealer:    &revealer{js: conn.JS, matcher: a.Matcher},
+		RolesHeader: cfg.HTTP.RolesHeader,
+		RevealRoles: cfg.HTTP.RevealRoles,
+		UserHeader:  cfg.HTTP.UserHeader,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

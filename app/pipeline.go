@@ -196,7 +196,13 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 			volumeAlerts = append(volumeAlerts, p.spikes.observe(&m, res, now)...)
 		}
 		docs = append(docs, Doc(&m, res))
-		items = append(items, processed{msg: msg, mention: m, alerts: alerts.Build(&m, res, now, alerts.BuildOptions{SnippetLength: p.snippetLength})})
+		built := alerts.Build(&m, res, now, alerts.BuildOptions{SnippetLength: p.snippetLength})
+		if meta, err := msg.Metadata(); err == nil {
+			for i := range built {
+				built[i].Mention.Seq = meta.Sequence.Stream
+			}
+		}
+		items = append(items, processed{msg: msg, mention: m, alerts: built})
 	}
 	// The index is a view that can be rebuilt from the stream: a failing
 	// index degrades search, never alerting.

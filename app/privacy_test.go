@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediawatch/mediawatch/app"
 	"github.com/mediawatch/mediawatch/config"
 	"github.com/mediawatch/mediawatch/match"
 	"github.com/mediawatch/mediawatch/notify"
@@ -71,6 +73,8 @@ func TestNoPersonalNumberLeavesTheDaemon(t *testing.T) {
 		{Receiver: "mattermost", Continue: true}, {Receiver: "press", Continue: true}, {Receiver: "generic"},
 	}}
 	shorten(&cfg.Routing)
+	// Behind an authenticating proxy that passes the user and their groups.
+	cfg.HTTP.UserHeader, cfg.HTTP.RolesHeader = "X-Forwarded-User", "X-Forwarded-Groups"
 
 	d := startDaemon(t, cfg)
 	nc, err := nats.Connect(d.app.NATSURL())
@@ -128,6 +132,60 @@ func TestNoPersonalNumberLeavesTheDaemon(t *testing.T) {
 	if alertsSeen < 4 {
 		t.Errorf("%d alerts seen on NATS, want the 4 leaks", alertsSeen)
 	}
+	// The evidence is shown only to the privacy officer, only with a
+	// reason, and every reveal is on the audit trail first.
+	var leak string
+	for _, a := range readAlerts(t, d.app.NATSURL()) {
+		if a.alert.Institution == "umc-utrecht" && a.alert.Category == match.CategoryPatientData && strings.Contains(a.alert.Mention.URL, "/t/1001") {
+			leak = a.alert.ID
+		}
+	}
+	if leak == "" {
+		t.Fatal("no alert for the first leak")
+	}
+	reveal := func(user, groups, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+d.app.HTTPAddr()+"/api/alerts/"+leak+"/reveal", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-User", user)
+		req.Header.Set("X-Forwarded-Groups", groups)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := reveal("anna@umcutrecht.example", "comms,press", `{"reason":"curious"}`); code != http.StatusForbidden || strings.Contains(body, "111222333") {
+		t.Errorf("reveal by the communications team: %d %s, want 403", code, body)
+	}
+	if code, _ := reveal("pieter@umcutrecht.example", "privacy", `{}`); code != http.StatusBadRequest {
+		t.Errorf("reveal without a reason: %d, want 400", code)
+	}
+	code, body := reveal("pieter@umcutrecht.example", "staff, privacy", `{"reason":"datalek melden bij de AP"}`)
+	if code != http.StatusOK || !strings.Contains(body, "111222333") {
+		t.Errorf("reveal by the privacy officer: %d %s, want the BSN", code, body)
+	}
+	js, closeJS := connectJS(t, d.app.NATSURL())
+	defer closeJS()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	audit, err := js.Stream(ctx, app.StreamAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := audit.GetLastMsgForSubject(ctx, app.SubjectReveal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev app.RevealEvent
+	if err := json.Unmarshal(last.Data, &ev); err != nil || ev.Actor != "pieter@umcutrecht.example" || ev.AlertID != leak || ev.Reason != "datalek melden bij de AP" {
+		t.Errorf("audit record %+v (%v)", ev, err)
+	}
+	if info, _ := audit.Info(ctx); info.State.Msgs != 1 {
+		t.Errorf("audit holds %d records, want 1: refused reveals show nothing and record nothing", info.State.Msgs)
+	}
+
 	// The check itself finds what it must: the feed as served has them all.
 	raw, _ := http.Get(fs.URL + "/leaks.rss")
 	b, _ := io.ReadAll(raw.Body)

@@ -74,6 +74,12 @@ type HTTP struct {
 	// that name. Empty: triage actions are accepted only from the daemon's
 	// own host, as the user "local".
 	UserHeader string `yaml:"user_header"`
+	// RolesHeader names the header in which the proxy passes the user's
+	// roles or groups, comma-separated (e.g. X-Forwarded-Groups).
+	RolesHeader string `yaml:"roles_header"`
+	// RevealRoles are the roles that may see an alert's evidence
+	// unredacted; every reveal is recorded in the AUDIT stream.
+	RevealRoles []string `yaml:"reveal_roles"`
 }
 
 // Ingest configures feed fetching.

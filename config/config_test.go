@@ -155,7 +155,7 @@ func TestLoadFullFile(t *testing.T) {
 	want := &Config{
 		DataDir: "/var/lib/mediawatch",
 		NATS:    NATS{URL: "nats://nats-1.internal:4222,nats://nats-2.internal:4222", Listen: "0.0.0.0:4333", StoreDir: "/srv/nats"},
-		HTTP:    HTTP{Listen: ":9090"},
+		HTTP:    HTTP{Listen: ":9090", RevealRoles: []string{"privacy"}},
 		Ingest: Ingest{
 			AllowPrivateNetworks: []string{"10.20.0.0/16", "192.168.1.7", "fd00::/8"},
 			UserAgent:            "mediawatch-test/2",

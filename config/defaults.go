@@ -26,7 +26,7 @@ func base() *Config {
 	return &Config{
 		DataDir: "./data",
 		NATS:    NATS{Listen: "127.0.0.1:4222"},
-		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080", RevealRoles: []string{"privacy"}},
 		Ingest: Ingest{
 			UserAgent:          defaultUserAgent,
 			Timeout:            Duration(30 * time.Second),

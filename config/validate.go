@@ -46,6 +46,7 @@ func (cfg *Config) validate(file string, t *tree) Problems {
 	}
 	c.listenAddr(path{"http", "listen"}, cfg.HTTP.Listen)
 	c.headerName(path{"http", "user_header"}, cfg.HTTP.UserHeader)
+	c.headerName(path{"http", "roles_header"}, cfg.HTTP.RolesHeader)
 	c.ingest(cfg.Ingest)
 	c.feeds(cfg.Feeds)
 	c.institutions(cfg.Institutions)

@@ -62,6 +62,11 @@ type Options struct {
 	Triage Triage
 	// Silences lists, creates and expires silences; nil: none can be made.
 	Silences Silences
+	// Revealer shows an alert's full evidence to users whose role allows
+	// it (RevealRoles, read from RolesHeader); nil: evidence stays redacted.
+	Revealer    Revealer
+	RolesHeader string
+	RevealRoles []string
 	// UserHeader names the header an authenticating reverse proxy sets to
 	// the user's name (X-Forwarded-User); empty accepts triage actions
 	// from the daemon's own host only (see server.actor).
@@ -78,6 +83,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/search", s.search)
 	mux.HandleFunc("GET /api/alerts", s.listAlerts)
 	mux.HandleFunc("GET /api/alerts/{id}", s.getAlert)
+	mux.HandleFunc("POST /api/alerts/{id}/reveal", s.reveal)
 	mux.HandleFunc("POST /api/alerts/{id}/{action}", s.triageAction)
 	mux.HandleFunc("GET /api/silences", s.listSilences)
 	mux.HandleFunc("POST /api/silences", s.createSilence)
