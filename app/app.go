@@ -329,6 +329,15 @@ func (a *App) Run(ctx context.Context) error {
 		RolesHeader: cfg.HTTP.RolesHeader,
 		RevealRoles: cfg.HTTP.RevealRoles,
 		UserHeader:  cfg.HTTP.UserHeader,
+		ExternalURL: cfg.HTTP.ExternalURL,
+		AtomFeeds: func() []web.AtomFeed {
+			feeds := make([]web.AtomFeed, 0, len(cfg.HTTP.AtomFeeds))
+			for _, f := range cfg.HTTP.AtomFeeds {
+				feeds = append(feeds, web.AtomFeed{Name: f.Name, Token: f.Token(), Institutions: f.Institution,
+					Categories: f.Category, Severities: f.Severity, Statuses: f.Status})
+			}
+			return feeds
+		}(),
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

@@ -80,7 +80,43 @@ type HTTP struct {
 	// RevealRoles are the roles that may see an alert's evidence
 	// unredacted; every reveal is recorded in the AUDIT stream.
 	RevealRoles []string `yaml:"reveal_roles"`
+	// ExternalURL is where people reach the dashboard (behind its proxy),
+	// e.g. https://mediawatch.example.org; links to the dashboard in the
+	// Atom feeds start with it. Empty: the feeds link to the posts only.
+	ExternalURL string `yaml:"external_url"`
+	// AtomFeeds are the Atom feeds of alerts served on
+	// GET /feeds/alerts.atom, each with a token of its own.
+	AtomFeeds []AtomFeed `yaml:"atom_feeds"`
 }
+
+// MinAtomTokenLength is the shortest token an Atom feed may have, in
+// characters.
+const MinAtomTokenLength = 24
+
+// AtomFeed is one Atom feed of alerts (GET /feeds/alerts.atom?feed=<name>),
+// for a press office's feed reader. Its token is not in the file but in the
+// environment variable TokenEnv, read when the file is loaded. The filters
+// are lists; an empty list lets every value through.
+type AtomFeed struct {
+	// Name is the feed's name in the URL: letters, digits, - and _.
+	Name     string `yaml:"name"`
+	TokenEnv string `yaml:"token_env"`
+	// Institution, Category, Severity and Status keep only the alerts with
+	// one of the values listed (institution ids, categories, severities and
+	// triage statuses).
+	Institution []string `yaml:"institution"`
+	Category    []string `yaml:"category"`
+	Severity    []string `yaml:"severity"`
+	Status      []string `yaml:"status"`
+
+	// token is the value of TokenEnv when the file was loaded. Unexported
+	// so that no encoding of the configuration ever writes it out.
+	token string
+}
+
+// Token returns the feed's token, read from its token_env variable when the
+// configuration was loaded.
+func (f AtomFeed) Token() string { return f.token }
 
 // Ingest configures feed fetching.
 type Ingest struct {
@@ -297,6 +333,14 @@ func (c *Config) finalize(t *tree) {
 	}
 	if c.Index.Path == "" && !t.has(path{"index", "path"}) {
 		c.Index.Path = filepath.Join(c.DataDir, "index")
+	}
+	// Secrets stay out of the file: each Atom feed's token is read from
+	// its environment variable now, once (validate checks it).
+	for i := range c.HTTP.AtomFeeds {
+		f := &c.HTTP.AtomFeeds[i]
+		if envNamePattern.MatchString(f.TokenEnv) {
+			f.token = os.Getenv(f.TokenEnv)
+		}
 	}
 	for i := range c.Feeds {
 		f := &c.Feeds[i]

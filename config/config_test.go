@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,8 @@ func TestDefaultsWithoutFile(t *testing.T) {
 		{"nats.listen", d.NATS.Listen, "127.0.0.1:4222"},
 		{"nats.store_dir", d.NATS.StoreDir, filepath.Join("data", "nats")},
 		{"http.listen", d.HTTP.Listen, "127.0.0.1:8080"},
+		{"http.external_url", d.HTTP.ExternalURL, ""},
+		{"http.atom_feeds", len(d.HTTP.AtomFeeds), 0},
 		{"ingest.allow_private_networks", len(d.AllowedPrivateNetworks()), 0},
 		{"ingest.timeout", d.Ingest.Timeout.D(), 30 * time.Second},
 		{"ingest.max_body_bytes", d.Ingest.MaxBodyBytes, int64(16777216)},
@@ -591,6 +594,15 @@ func TestValidNetworksAndAddresses(t *testing.T) {
 		{"http: {listen: '8080'}", "is not a host:port address"},
 		{"http: {listen: 'host:http'}", "is not a number"},
 		{"http: {user_header: X-Forwarded-User}", ""},
+		{"http: {external_url: 'https://mediawatch.example.org'}", ""},
+		{"http: {external_url: 'http://10.0.0.5:8080/mediawatch/'}", ""},
+		{"http: {external_url: 'mediawatch.example.org'}", "want an absolute http or https URL"},
+		{"http: {external_url: '/mediawatch'}", "want an absolute http or https URL"},
+		{"http: {external_url: 'javascript:alert(1)'}", "want an absolute http or https URL"},
+		{"http: {external_url: 'https://'}", "has no host"},
+		{"http: {external_url: 'https://mw.example.org/?tab=alerts'}", "no query or fragment"},
+		{"http: {external_url: 'https://admin:secret@mw.example.org'}", "user:password are not supported"},
+		{"http: {external_url: 'https://mw.example.org/%zz'}", "is not a valid URL"},
 		{"receivers: [{name: pager, type: pagerduty}]", `receivers[0]: receiver "pager": unknown type "pagerduty"`},
 		{"{receivers: [{name: press, type: nats}], routing: {receiver: press, routes: [{receiver: nobody}]}}", `routing: route 0.0: unknown receiver "nobody"`},
 		{"{receivers: [{name: press, type: nats}], routing: {receiver: press, routes: [{match: {colour: [red]}}]}}", `routing: route 0.0: cannot match on "colour"`},
@@ -635,5 +647,101 @@ func TestLoadReadsFile(t *testing.T) {
 	c, err := Load(name)
 	if err != nil || c.Log.Level != "warn" {
 		t.Fatalf("Load = %+v, %v", c, err)
+	}
+}
+
+func TestAtomFeeds(t *testing.T) {
+	const good = "0123456789abcdef0123456789abcdef"
+	t.Setenv("MW_TEST_ATOM_GOOD", good)
+	t.Setenv("MW_TEST_ATOM_MISSING", "")
+	t.Setenv("MW_TEST_ATOM_SHORT", "tooshort-2345678901234") // 22 characters
+	t.Setenv("MW_TEST_ATOM_PLUS", "base64+with/slashes=0123456789")
+
+	c, err := Parse([]byte(`http:
+  external_url: https://mediawatch.example.org
+  atom_feeds:
+    - name: press-uz-leuven
+      token_env: MW_TEST_ATOM_GOOD
+      institution: [uz-leuven]
+      category: [misinformation, volume_spike]
+      severity: [high, critical]
+      status: [new, acknowledged, assigned, escalated]
+    - {name: All_2, token_env: MW_TEST_ATOM_GOOD}
+`), "atom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds := c.HTTP.AtomFeeds
+	if len(feeds) != 2 || feeds[0].Name != "press-uz-leuven" || feeds[0].TokenEnv != "MW_TEST_ATOM_GOOD" || feeds[0].Token() != good ||
+		!reflect.DeepEqual(feeds[0].Institution, []string{"uz-leuven"}) ||
+		!reflect.DeepEqual(feeds[0].Category, []string{"misinformation", "volume_spike"}) ||
+		!reflect.DeepEqual(feeds[0].Severity, []string{"high", "critical"}) ||
+		!reflect.DeepEqual(feeds[0].Status, []string{"new", "acknowledged", "assigned", "escalated"}) ||
+		feeds[1].Name != "All_2" || feeds[1].Token() != good || feeds[1].Institution != nil {
+		t.Errorf("atom feeds = %+v", feeds)
+	}
+	if c.HTTP.ExternalURL != "https://mediawatch.example.org" {
+		t.Errorf("external_url = %q", c.HTTP.ExternalURL)
+	}
+	// The token never leaves the process through the configuration.
+	if out, _ := yaml.Marshal(c); strings.Contains(string(out), good) {
+		t.Error("marshalling the configuration writes the token out")
+	}
+
+	doc := `http:
+  atom_feeds:
+    - name: press uz leuven
+      token_env: MW_TEST_ATOM_MISSING
+    - name: press-umc
+      token_env: MW_TEST_ATOM_SHORT
+      institution: [umc-utrecht, amc]
+      category: [misinfo]
+      severity: [high, urgent]
+      status: [new, closed]
+    - name: press-umc
+      token_env: 1BAD
+    - token_env: MW_TEST_ATOM_PLUS
+    - {name: x, token_env: MW_TEST_ATOM_UNSET_` + strconv.Itoa(os.Getpid()) + `}
+    - {name: y}
+`
+	want := []wantProblem{
+		{3, 13, `http.atom_feeds[0].name: "press uz leuven" is not a valid name (1 to 64 of letters, digits, - and _)`},
+		{4, 18, `http.atom_feeds[0].token_env: environment variable MW_TEST_ATOM_MISSING is empty or not set`},
+		{6, 18, `http.atom_feeds[1].token_env: the token in MW_TEST_ATOM_SHORT is shorter than 24 characters`},
+		{7, 34, `http.atom_feeds[1].institution[1]: unknown institution "amc" (want one of umc-utrecht, uz-leuven)`},
+		{8, 18, `http.atom_feeds[1].category[0]: unknown category "misinfo" (want one of patient_data, logo_misuse, misinformation, conduct, volume_spike)`},
+		{9, 24, `http.atom_feeds[1].severity[1]: unknown severity "urgent" (want one of info, low, medium, high, critical)`},
+		{10, 21, `http.atom_feeds[1].status[1]: unknown status "closed" (want one of new, acknowledged, assigned, escalated, resolved, false_positive)`},
+		{11, 13, `http.atom_feeds[2].name: duplicate name "press-umc", already used by http.atom_feeds[1] at line 5`},
+		{12, 18, `http.atom_feeds[2].token_env: "1BAD" is not an environment variable name`},
+		{13, 7, `http.atom_feeds[3].name: a feed needs a name`},
+		{13, 18, `http.atom_feeds[3].token_env: the token in MW_TEST_ATOM_PLUS may hold only letters, digits and . _ ~ -`},
+		{14, 28, `http.atom_feeds[4].token_env: environment variable MW_TEST_ATOM_UNSET_`},
+		{15, 7, `http.atom_feeds[5].token_env: a feed needs token_env`},
+	}
+	_, err = Parse([]byte(doc), "atom.yaml")
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("err = %v, want Problems", err)
+	}
+	if len(ps) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(ps), len(want), ps)
+	}
+	for i := range min(len(ps), len(want)) {
+		p, w := ps[i], want[i]
+		if p.File != "atom.yaml" || p.Line != w.line || p.Column != w.col || !strings.Contains(p.Msg, w.msg) {
+			t.Errorf("problem %d = %s (column %d)\nwant %d:%d %q", i, p.Error(), p.Column, w.line, w.col, w.msg)
+		}
+	}
+	for _, secret := range []string{"tooshort-2345678901234", "base64+with"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("a problem quotes a token: %v", err)
+		}
+	}
+
+	// Filters name configured institutions only.
+	_, err = Parse([]byte("institutions: []\nhttp: {atom_feeds: [{name: a, token_env: MW_TEST_ATOM_GOOD, institution: [uz-leuven]}]}\n"), "atom.yaml")
+	if err == nil || !strings.Contains(err.Error(), `atom.yaml:2: http.atom_feeds[0].institution[0]: unknown institution "uz-leuven" (none is configured)`) {
+		t.Errorf("institution without institutions: %v", err)
 	}
 }

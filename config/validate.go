@@ -6,11 +6,15 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
+	"github.com/mediawatch/mediawatch/alerts"
 	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/triage"
 )
 
 var (
@@ -19,6 +23,13 @@ var (
 	tokenPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 	// Institution ids also appear in alert subjects; kept to slugs.
 	institutionIDPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+	// Atom feed names appear in feed URLs.
+	atomFeedNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	// envNamePattern is a portable environment variable name.
+	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// atomTokenPattern keeps tokens to the characters a URL carries as
+	// they are: a "+" or "/" of base64 would be garbled in a query string.
+	atomTokenPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]*$`)
 )
 
 // checker collects problems, each placed at the node of the setting it is
@@ -47,6 +58,8 @@ func (cfg *Config) validate(file string, t *tree) Problems {
 	c.listenAddr(path{"http", "listen"}, cfg.HTTP.Listen)
 	c.headerName(path{"http", "user_header"}, cfg.HTTP.UserHeader)
 	c.headerName(path{"http", "roles_header"}, cfg.HTTP.RolesHeader)
+	c.externalURL(path{"http", "external_url"}, cfg.HTTP.ExternalURL)
+	c.atomFeeds(cfg)
 	c.ingest(cfg.Ingest)
 	c.feeds(cfg.Feeds)
 	c.institutions(cfg.Institutions)
@@ -335,6 +348,86 @@ func (c *checker) rules(r Rules) {
 				c.addf(p, "rule %q is listed twice", id)
 			}
 			seen[id] = true
+		}
+	}
+}
+
+// externalURL accepts an absolute http or https URL to which paths can be
+// appended, or nothing.
+func (c *checker) externalURL(p path, raw string) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		c.addf(p, "%q is not a valid URL: %v", raw, unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		c.addf(p, "%q: want an absolute http or https URL such as https://mediawatch.example.org", raw)
+	case u.Host == "" || u.Hostname() == "":
+		c.addf(p, "%q has no host", raw)
+	case u.User != nil:
+		c.addf(p, "%q: URLs with user:password are not supported", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "#"):
+		c.addf(p, "%q: no query or fragment, please; paths are appended to it", raw)
+	}
+}
+
+// atomFeeds checks http.atom_feeds: names, tokens (read from the
+// environment by finalize; never quoted in a message) and filter values.
+func (c *checker) atomFeeds(cfg *Config) {
+	institutions := institutionIDs(cfg)
+	categories := append(slices.Clone(match.Categories), alerts.CategoryVolumeSpike)
+	severities := make([]string, 0, len(match.Severities))
+	for _, s := range match.Severities {
+		severities = append(severities, string(s))
+	}
+	firstName := map[string]int{}
+	for i, f := range cfg.HTTP.AtomFeeds {
+		p := path{"http", "atom_feeds", i}
+		switch {
+		case f.Name == "":
+			c.addf(p.child("name"), "a feed needs a name (1 to 64 of letters, digits, - and _)")
+		case !atomFeedNamePattern.MatchString(f.Name):
+			c.addf(p.child("name"), "%q is not a valid name (1 to 64 of letters, digits, - and _)", f.Name)
+		default:
+			if j, ok := firstName[f.Name]; ok {
+				c.addf(p.child("name"), "duplicate name %q, already used by http.atom_feeds[%d]%s", f.Name, j, c.lineNote(path{"http", "atom_feeds", j}))
+			} else {
+				firstName[f.Name] = i
+			}
+		}
+		tp := p.child("token_env")
+		switch {
+		case f.TokenEnv == "":
+			c.addf(tp, "a feed needs token_env, the environment variable that holds its token")
+		case !envNamePattern.MatchString(f.TokenEnv):
+			c.addf(tp, "%q is not an environment variable name (letters, digits and _, not starting with a digit)", f.TokenEnv)
+		case f.token == "":
+			c.addf(tp, "environment variable %s is empty or not set; it must hold the feed's token, at least %d characters (e.g. openssl rand -hex 16)",
+				f.TokenEnv, MinAtomTokenLength)
+		case utf8.RuneCountInString(f.token) < MinAtomTokenLength:
+			c.addf(tp, "the token in %s is shorter than %d characters (e.g. openssl rand -hex 16)", f.TokenEnv, MinAtomTokenLength)
+		case !atomTokenPattern.MatchString(f.token):
+			c.addf(tp, "the token in %s may hold only letters, digits and . _ ~ - so that it fits in a URL as it is (e.g. openssl rand -hex 16)", f.TokenEnv)
+		}
+		c.allowed(p.child("institution"), f.Institution, "institution", institutions)
+		c.allowed(p.child("category"), f.Category, "category", categories)
+		c.allowed(p.child("severity"), f.Severity, "severity", severities)
+		c.allowed(p.child("status"), f.Status, "status", triage.Statuses)
+	}
+}
+
+// allowed reports every value of a filter list that is not one of allowed.
+func (c *checker) allowed(p path, values []string, what string, allowed []string) {
+	for j, v := range values {
+		if slices.Contains(allowed, v) {
+			continue
+		}
+		if len(allowed) == 0 {
+			c.addf(p.child(j), "unknown %s %q (none is configured)", what, v)
+		} else {
+			c.addf(p.child(j), "unknown %s %q (want one of %s)", what, v, strings.Join(allowed, ", "))
 		}
 	}
 }

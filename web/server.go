@@ -71,6 +71,13 @@ type Options struct {
 	// the user's name (X-Forwarded-User); empty accepts triage actions
 	// from the daemon's own host only (see server.actor).
 	UserHeader string
+	// AtomFeeds are served on GET /feeds/alerts.atom, each to the holder
+	// of its token (see atom.go).
+	AtomFeeds []AtomFeed
+	// ExternalURL is where people reach the dashboard
+	// (https://mediawatch.example.org); the Atom feeds link each alert
+	// there. Empty: they link to the posts only.
+	ExternalURL string
 }
 
 // Handler returns the root handler.
@@ -89,6 +96,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("POST /api/silences", s.createSilence)
 	mux.HandleFunc("DELETE /api/silences/{id}", s.expireSilence)
 	mux.HandleFunc("GET /api/feeds", s.feeds)
+	mux.Handle("GET /feeds/alerts.atom", newAtomFeeds(opts))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
