@@ -44,7 +44,7 @@ func (c *capture) snapshot() map[string][]string {
 // Posts leaking Dutch and Belgian numbers go through the whole daemon; every
 // copy that leaves it — every NATS subject outside the internal MENTIONS
 // stream and JetStream's own request traffic, and every webhook of every
-// type — is scanned with the matcher's own validators. Not one valid BSN or
+// type, and the Atom feed — is scanned with the matcher's own validators. Not one valid BSN or
 // national number may appear.
 func TestNoPersonalNumberLeavesTheDaemon(t *testing.T) {
 	fs := newFeedServer(t)
@@ -75,6 +75,15 @@ func TestNoPersonalNumberLeavesTheDaemon(t *testing.T) {
 	shorten(&cfg.Routing)
 	// Behind an authenticating proxy that passes the user and their groups.
 	cfg.HTTP.UserHeader, cfg.HTTP.RolesHeader = "X-Forwarded-User", "X-Forwarded-Groups"
+	// And an Atom feed for the press office, its token from the environment
+	// as in production.
+	const atomToken = "press-office-token-0123456789abcdef"
+	t.Setenv("MEDIAWATCH_TEST_ATOM_TOKEN", atomToken)
+	withAtom, err := config.Parse([]byte("http: {atom_feeds: [{name: press, token_env: MEDIAWATCH_TEST_ATOM_TOKEN}]}"), "atom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.AtomFeeds = withAtom.HTTP.AtomFeeds
 
 	d := startDaemon(t, cfg)
 	nc, err := nats.Connect(d.app.NATSURL())
@@ -113,6 +122,16 @@ func TestNoPersonalNumberLeavesTheDaemon(t *testing.T) {
 		return nil
 	})
 	waitIdle(t, d.app.NATSURL())
+	resp, err := http.Get("http://" + d.app.HTTPAddr() + "/feeds/alerts.atom?feed=press&token=" + atomToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atom, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(atom), "umc-utrecht") {
+		t.Fatalf("atom feed: %d %.300s", resp.StatusCode, atom)
+	}
+	captured.add("atom /feeds/alerts.atom", string(atom))
 
 	got := captured.snapshot()
 	alertsSeen := 0
