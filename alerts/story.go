@@ -87,6 +87,12 @@ func storyKeys(a *Alert) []string {
 	return keys
 }
 
+// NormaliseURL is the form under which one post's URL is recognised
+// whichever feed it came from: without the scheme, a trailing slash, the
+// fragment and tracking parameters, in lower case. Stories match repeats on
+// it, and `mediawatch erase --url` finds a post's copies with it.
+func NormaliseURL(raw string) string { return normaliseURL(raw) }
+
 // normaliseURL drops what makes one post's URL differ between feeds: the
 // scheme, a trailing slash, the fragment and tracking parameters.
 func normaliseURL(raw string) string {
@@ -207,4 +213,60 @@ func (s *Stories) open(ctx context.Context, st story, stale map[string]uint64) e
 		}
 	}
 	return nil
+}
+
+// ForgetStories removes from the stories bucket every key whose story is
+// about one of alertIDs or counts one of mentionIDs among its repeats, and
+// returns how many keys that is. With dryRun nothing is removed, only
+// counted. Keys are purged, so no earlier revision of them stays behind. A
+// bucket that does not exist holds nothing to forget.
+//
+// A story that loses its keys is not lost: the next repeat of it opens a
+// new story, and so a new alert.
+func ForgetStories(ctx context.Context, js jetstream.JetStream, alertIDs, mentionIDs map[string]bool, dryRun bool) (int, error) {
+	kv, err := js.KeyValue(ctx, BucketStories)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bucket %s: %w", BucketStories, err)
+	}
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("bucket %s: list keys: %w", BucketStories, err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	// The listing ends early, without saying so, when ctx does.
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("bucket %s: list keys: %w", BucketStories, err)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	n := 0
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or removed meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("story %s: %w", k, err)
+		}
+		var st story
+		if json.Unmarshal(e.Value(), &st) != nil {
+			continue
+		}
+		if !alertIDs[st.AlertID] && !slices.ContainsFunc(st.Mentions, func(id string) bool { return mentionIDs[id] }) {
+			continue
+		}
+		if !dryRun {
+			if err := kv.Purge(ctx, k); err != nil {
+				return n, fmt.Errorf("story %s: %w", k, err)
+			}
+		}
+		n++
+	}
+	return n, nil
 }

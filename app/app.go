@@ -176,6 +176,7 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 //  2. scheduler (no new polls; in-flight polls finish and publish),
 //  3. rule directory watcher (a reload in progress finishes),
 //  4. pipeline (the batch in hand is indexed, alerted and acknowledged),
+//     then the index expiry sweep,
 //  5. dispatcher (alerts still waiting in a group stay unacknowledged for
 //     the next process), then the receivers' digests deliver what they hold,
 //  6. the views following the streams (recent alerts, triage, silences),
@@ -229,10 +230,10 @@ func (a *App) Run(ctx context.Context) error {
 		conn.Close(flushCtx)
 		log.Info("nats connection closed")
 	}()
-	if err := conn.EnsureStreams(ctx, bus.StreamOptions{MentionsMaxAge: Retention, AlertsMaxAge: Retention}); err != nil {
+	if err := conn.EnsureStreams(ctx, bus.StreamOptions{MentionsMaxAge: retentionOf(cfg), AlertsMaxAge: retentionOf(cfg)}); err != nil {
 		return err
 	}
-	if err := triage.EnsureStream(ctx, conn.JS, Retention, 1); err != nil {
+	if err := triage.EnsureStream(ctx, conn.JS, retentionOf(cfg), 1); err != nil {
 		return err
 	}
 	triageStore, err := triage.NewStore(conn.JS, log.With("component", "triage"), a.registry)
@@ -262,7 +263,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	publisher.PreCreate(institutionIDs)
 
-	stories, err := alerts.NewStories(ctx, conn.JS, cfg.Alerts.StoryWindow.D())
+	stories, err := alerts.NewStories(ctx, conn.JS, storyWindowOf(cfg))
 	if err != nil {
 		return err
 	}
@@ -283,6 +284,10 @@ func (a *App) Run(ctx context.Context) error {
 		snippetLength: cfg.Alerts.SnippetLength,
 		institutions:  institutionIDs,
 	})
+	if err != nil {
+		return err
+	}
+	expiry, err := newIndexExpiry(ix, retentionOf(cfg), log.With("component", "retention"), a.registry)
 	if err != nil {
 		return err
 	}
@@ -355,6 +360,8 @@ func (a *App) Run(ctx context.Context) error {
 	notifyCtx, stopNotify := stageCtx()
 	defer stopNotify()
 	watchCtx, stopWatch := stageCtx()
+	expireCtx, stopExpire := stageCtx()
+	defer stopExpire()
 	defer stopSched()
 	defer stopPipe()
 	defer stopFollow()
@@ -372,6 +379,7 @@ func (a *App) Run(ctx context.Context) error {
 	silenceDone := stages.start("silences", func() error { return silences.Follow(followCtx, nil) })
 	notifyDone := stages.start("notify", func() error { return notifier.dispatcher.Run(notifyCtx) })
 	matchDone := stages.start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
+	expireDone := stages.start("expire", func() error { return expiry.Run(expireCtx) })
 	ingestDone := stages.start("ingest", func() error { return sched.Run(schedCtx) })
 	watchDone := stages.start("rules", func() error {
 		watchRuleDirs(watchCtx, cfg.Rules.Dirs, a.rulesPollInterval, func() {
@@ -404,6 +412,8 @@ func (a *App) Run(ctx context.Context) error {
 	<-watchDone
 	stopPipe()
 	<-matchDone
+	stopExpire()
+	<-expireDone
 	stopNotify()
 	<-notifyDone
 	stopFollow()
@@ -461,10 +471,6 @@ func inDir(dir string, err error) error {
 	}
 	return err
 }
-
-// Retention is how long mentions and alerts are kept in their streams (and
-// so how far back the index can be rebuilt).
-const Retention = 30 * 24 * time.Hour
 
 // IndexPath is the index directory of cfg.
 func IndexPath(cfg *config.Config) string {

@@ -39,8 +39,8 @@ func newNotifier(ctx context.Context, conn *bus.Conn, cfg *config.Config, tri *t
 		Description: "Group notifications for receivers of type nats, one subject per receiver.",
 		Subjects:    []string{notify.SubjectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
-		MaxAge:      Retention,
-		Duplicates:  2 * time.Minute,
+		MaxAge:      retentionOf(cfg),
+		Duplicates:  min(2*time.Minute, retentionOf(cfg)),
 	}); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", StreamNotifications, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -45,7 +46,17 @@ type Config struct {
 	// on NATS subjects (see defaultRouting).
 	Receivers []notify.ReceiverConfig `yaml:"receivers"`
 	Routing   Route                   `yaml:"routing"`
+	// Retention is how long mentions, alerts and what is stored about them
+	// (triage events, notifications, index documents) are kept; then they
+	// expire everywhere. At least MinRetention; default DefaultRetention.
+	Retention Duration `yaml:"retention"`
 }
+
+// Retention bounds.
+const (
+	DefaultRetention = Duration(30 * 24 * time.Hour)
+	MinRetention     = Duration(time.Hour)
+)
 
 // NATS configures the message bus.
 type NATS struct {
@@ -333,6 +344,9 @@ func (c *Config) finalize(t *tree) {
 	}
 	if c.Index.Path == "" && !t.has(path{"index", "path"}) {
 		c.Index.Path = filepath.Join(c.DataDir, "index")
+	}
+	if c.Retention == 0 && !t.has(path{"retention"}) {
+		c.Retention = DefaultRetention
 	}
 	// Secrets stay out of the file: each Atom feed's token is read from
 	// its environment variable now, once (validate checks it).

@@ -65,6 +65,7 @@ func TestDefaultsWithoutFile(t *testing.T) {
 		got, want any
 	}{
 		{"data_dir", d.DataDir, "./data"},
+		{"retention", d.Retention.D(), 30 * 24 * time.Hour},
 		{"nats.url", d.NATS.URL, ""},
 		{"nats.listen", d.NATS.Listen, "127.0.0.1:4222"},
 		{"nats.store_dir", d.NATS.StoreDir, filepath.Join("data", "nats")},
@@ -189,6 +190,7 @@ func TestLoadFullFile(t *testing.T) {
 		Routing: Route{Receiver: "comms-slack", GroupWait: Duration(20 * time.Second), Routes: []Route{
 			{Match: map[string][]string{"category": {"misinformation"}}, Receiver: "press-feed", Continue: true},
 		}},
+		Retention: DefaultRetention,
 	}
 	if !reflect.DeepEqual(got, want) {
 		gy, _ := yaml.Marshal(got)
@@ -614,6 +616,11 @@ func TestValidNetworksAndAddresses(t *testing.T) {
 		{"ingest: {user_agent: \"mw\\r\\nX-Injected: 1\"}", "control character"},
 		{"ingest: {user_agent: ''}", "must not be empty"},
 		{"data_dir: ''", "data_dir: must not be empty"},
+		{"retention: 1h", ""},
+		{"retention: 2160h", ""},
+		{"retention: 59m", "retention: must be at least 1h, got 59m0s"},
+		{"retention: 0s", "retention: must be at least 1h, got 0s"},
+		{"retention: -24h", "retention: must be at least 1h"},
 		{"index: {path: ''}", "index.path: must not be empty"},
 		{"nats: {store_dir: ''}", "nats.store_dir: must not be empty"},
 		{"feeds: [{url: 'https://u:p@a.example/f'}]", "user:password are not supported"},
@@ -743,5 +750,22 @@ func TestAtomFeeds(t *testing.T) {
 	_, err = Parse([]byte("institutions: []\nhttp: {atom_feeds: [{name: a, token_env: MW_TEST_ATOM_GOOD, institution: [uz-leuven]}]}\n"), "atom.yaml")
 	if err == nil || !strings.Contains(err.Error(), `atom.yaml:2: http.atom_feeds[0].institution[0]: unknown institution "uz-leuven" (none is configured)`) {
 		t.Errorf("institution without institutions: %v", err)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	c, err := Parse([]byte("retention: 168h\n"), "r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention.D() != 7*24*time.Hour {
+		t.Errorf("retention = %s, want 168h", c.Retention)
+	}
+	// Written without a value, like any other key, it keeps the default.
+	if c, err := Parse([]byte("retention:\n"), "r.yaml"); err != nil || c.Retention != DefaultRetention {
+		t.Errorf("retention with no value: %v, %v; want the default", c, err)
+	}
+	if _, err := Parse([]byte("retention: 30\n"), "r.yaml"); err == nil || !strings.Contains(err.Error(), `r.yaml:1: retention: invalid duration "30"`) {
+		t.Errorf("a bare number: err = %v, want an invalid duration at line 1", err)
 	}
 }

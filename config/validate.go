@@ -51,6 +51,9 @@ func (c *checker) addf(p path, format string, args ...any) {
 func (cfg *Config) validate(file string, t *tree) Problems {
 	c := &checker{file: file, tree: t}
 	c.nonEmpty(path{"data_dir"}, cfg.DataDir)
+	if cfg.Retention < MinRetention {
+		c.addf(path{"retention"}, "must be at least 1h, got %s", cfg.Retention)
+	}
 	c.nats(cfg.NATS, cfg.HTTP)
 	if cfg.NATS.SyncInterval < 0 {
 		c.addf(path{"nats", "sync_interval"}, "must not be negative (0s syncs every write)")

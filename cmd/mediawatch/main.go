@@ -28,6 +28,7 @@ Usage:
   mediawatch rules   test|list [--config FILE]
   mediawatch rescan  [--config FILE] --since DURATION
   mediawatch reindex [--config FILE]
+  mediawatch erase   [--config FILE] (--url URL | --text TEXT) [--dry-run]
   mediawatch version
 
 Run 'mediawatch COMMAND --help' for the flags of a command.
@@ -70,6 +71,8 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return cmdRescan(ctx, rest, stdout, stderr)
 	case "reindex":
 		return cmdReindex(ctx, rest, stdout, stderr)
+	case "erase":
+		return cmdErase(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mediawatch", version)
 		return 0
