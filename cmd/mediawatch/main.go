@@ -29,6 +29,7 @@ Usage:
   mediawatch rescan  [--config FILE] --since DURATION
   mediawatch reindex [--config FILE]
   mediawatch erase   [--config FILE] (--url URL | --text TEXT) [--dry-run]
+  mediawatch user    add NAME --role ROLE[,ROLE] < password
   mediawatch version
 
 Run 'mediawatch COMMAND --help' for the flags of a command.
@@ -73,6 +74,8 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return cmdReindex(ctx, rest, stdout, stderr)
 	case "erase":
 		return cmdErase(ctx, rest, stdout, stderr)
+	case "user":
+		return cmdUser(rest, stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mediawatch", version)
 		return 0
