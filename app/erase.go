@@ -544,9 +544,8 @@ func secureDelete(ctx context.Context, js jetstream.JetStream, stream string, se
 }
 
 // readAll calls fn for every message stored in stream up to the last one at
-// the time of the call, in order, through an ordered consumer (nothing is
-// acknowledged and nothing stays behind on the server). A stream that does
-// not exist holds nothing.
+// the time of the call, in order (see readOrdered). A stream that does not
+// exist holds nothing.
 func readAll(ctx context.Context, js jetstream.JetStream, stream string, fn func(jetstream.Msg, uint64) error) error {
 	s, err := js.Stream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -555,36 +554,7 @@ func readAll(ctx context.Context, js jetstream.JetStream, stream string, fn func
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
-	if err != nil {
-		return fmt.Errorf("stream %s: consumer: %w", stream, err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("stream %s: consumer info: %w", stream, err)
-	}
-	if info.NumPending == 0 {
-		return nil
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			return fmt.Errorf("stream %s: read: %w", stream, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("stream %s: message metadata: %w", stream, err)
-		}
-		if err := fn(msg, meta.Sequence.Stream); err != nil {
-			return err
-		}
-		if meta.NumPending == 0 {
-			return nil
-		}
-	}
+	return readOrdered(ctx, s, stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}, fn)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

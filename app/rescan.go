@@ -128,18 +128,25 @@ func alertIDsSince(ctx context.Context, conn *bus.Conn, start time.Time) (map[st
 }
 
 // readStreamSince calls fn for every message stored in stream from start up
-// to the last message at the time of the call, in order. It uses an ordered
-// consumer: nothing is acknowledged and nothing stays behind on the server.
+// to the last message at the time of the call, in order.
 func readStreamSince(ctx context.Context, conn *bus.Conn, stream string, start time.Time, headersOnly bool, fn func(jetstream.Msg, uint64) error) error {
 	s, err := conn.JS.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	return readOrdered(ctx, s, stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
 		OptStartTime:  &start,
 		HeadersOnly:   headersOnly,
-	})
+	}, fn)
+}
+
+// readOrdered calls fn for every message the consumer configuration
+// selects, up to the last one stored at the time of the call, in order. It
+// uses an ordered consumer: nothing is acknowledged and nothing stays
+// behind on the server.
+func readOrdered(ctx context.Context, s jetstream.Stream, stream string, cfg jetstream.OrderedConsumerConfig, fn func(jetstream.Msg, uint64) error) error {
+	cons, err := s.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("stream %s: consumer: %w", stream, err)
 	}
