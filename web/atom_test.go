@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/xml"
 	"errors"
 	"go/ast"
@@ -19,9 +18,7 @@ import (
 	"time"
 
 	"github.com/mediawatch/mediawatch/alerts"
-	"github.com/mediawatch/mediawatch/internal/natstest"
 	"github.com/mediawatch/mediawatch/match"
-	"github.com/mediawatch/mediawatch/triage"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -77,18 +74,7 @@ func newAtomServer(t *testing.T, list []alerts.Alert, external string, withTriag
 		Gatherer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), Version: "test",
 	}
 	if withTriage {
-		js := natstest.Connect(t, natstest.StartJetStream(t))
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := triage.EnsureStream(ctx, js, 24*time.Hour, 1); err != nil {
-			t.Fatal(err)
-		}
-		store, err := triage.NewStore(js, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		natstest.Follow(t, store.Follow)
-		opts.Triage = store
+		opts.Triage = newTriageStore(t)
 	}
 	srv := httptest.NewServer(Handler(opts))
 	t.Cleanup(srv.Close)

@@ -23,17 +23,7 @@ import (
 // ago.
 func newTriageServer(t *testing.T, userHeader string) (*httptest.Server, http.Handler) {
 	t.Helper()
-	js := natstest.Connect(t, natstest.StartJetStream(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := triage.EnsureStream(ctx, js, 24*time.Hour, 1); err != nil {
-		t.Fatal(err)
-	}
-	store, err := triage.NewStore(js, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	natstest.Follow(t, store.Follow)
+	store := newTriageStore(t)
 	now := time.Now()
 	recent := alerts.NewRecent(10)
 	for _, a := range []alerts.Alert{
@@ -51,6 +41,24 @@ func newTriageServer(t *testing.T, userHeader string) (*httptest.Server, http.Ha
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, h
+}
+
+// newTriageStore is a real triage store on a JetStream server of the
+// test's own, followed until the test ends.
+func newTriageStore(t *testing.T) *triage.Store {
+	t.Helper()
+	js := natstest.Connect(t, natstest.StartJetStream(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := triage.EnsureStream(ctx, js, 24*time.Hour, 1); err != nil {
+		t.Fatal(err)
+	}
+	store, err := triage.NewStore(js, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.Follow(t, store.Follow)
+	return store
 }
 
 type apiAlert struct {
