@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/mediawatch/mediawatch/alerts"
@@ -150,7 +149,7 @@ func Erase(ctx context.Context, cfg *config.Config, opts EraseOptions, logger *s
 			return res, fmt.Errorf("%w: there is no NATS store at %s", ErrNothingMatched, NATSStoreDir(cfg))
 		}
 	}
-	conn, closeNATS, err := connectStore(ctx, cfg, "mediawatch-erase", logger)
+	conn, closeNATS, err := connectForTool(ctx, cfg, "mediawatch-erase", false, logger)
 	if err != nil {
 		return res, err
 	}
@@ -181,35 +180,6 @@ func Erase(ctx context.Context, cfg *config.Config, opts EraseOptions, logger *s
 		}
 	}
 	return res, errors.Join(errs...)
-}
-
-// connectStore connects a command that changes stored data: to nats.url,
-// or to an embedded server of its own on the data dir (on a random local
-// port). Unlike connectForTool it never joins the server of a daemon at
-// nats.listen: that server may serve another data dir than the index the
-// command holds.
-func connectStore(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (*bus.Conn, func(), error) {
-	url := cfg.NATS.URL
-	stop := func() {}
-	if url == "" {
-		ns, err := bus.StartEmbedded(bus.ServerOptions{Listen: "127.0.0.1:-1", StoreDir: NATSStoreDir(cfg), SyncInterval: cfg.NATS.SyncInterval.D(), Logger: logger})
-		if err != nil {
-			return nil, nil, err
-		}
-		url = ns.ClientURL()
-		stop = func() { ns.Shutdown(); ns.WaitForShutdown() }
-	}
-	conn, err := bus.Connect(ctx, bus.ConnectOptions{URL: url, Name: name, Logger: logger})
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return conn, func() {
-		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn.Close(flushCtx)
-		stop()
-	}, nil
 }
 
 // postMatcher recognises the post to erase.

@@ -1,15 +1,13 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
+	"github.com/mediawatch/mediawatch/internal/testfs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,29 +140,6 @@ func streamMessages(t *testing.T, ctx context.Context, js jetstream.JetStream, n
 	return out
 }
 
-// filesContaining lists the files under dir whose bytes contain s.
-func filesContaining(t *testing.T, dir, s string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(s)) {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // eraseConfig runs the daemon on the test feeds and the zorgforum's, whose
 // leaks raise more alerts in the same groups as the one erased.
 func eraseConfig(t *testing.T) *config.Config {
@@ -226,7 +201,7 @@ func TestEraseRemovesAPostEverywhere(t *testing.T) {
 		t.Fatalf("TRIAGE holds %d events of the leak before the erase, want 1", got)
 	}
 	for _, s := range []string{leakURL, leakBSN, leakAuthor} {
-		if len(filesContaining(t, cfg.DataDir, s)) == 0 {
+		if len(testfs.FilesContaining(t, cfg.DataDir, s)) == 0 {
 			t.Fatalf("%q is nowhere on disk before the erase: the test proves nothing", s)
 		}
 	}
@@ -318,7 +293,7 @@ func TestEraseRemovesAPostEverywhere(t *testing.T) {
 	// And the bytes are gone from the disk: overwritten in the streams,
 	// merged away in the index.
 	for _, s := range []string{leakURL, leakBSN, leakAuthor} {
-		if files := filesContaining(t, cfg.DataDir, s); len(files) > 0 {
+		if files := testfs.FilesContaining(t, cfg.DataDir, s); len(files) > 0 {
 			t.Errorf("%q is still on disk in %v", s, files)
 		}
 	}
@@ -386,7 +361,7 @@ func TestEraseByText(t *testing.T) {
 		t.Errorf("counts %+v", res.Stores)
 	}
 	for _, s := range []string{leakURL, leakBSN} {
-		if files := filesContaining(t, cfg.DataDir, s); len(files) > 0 {
+		if files := testfs.FilesContaining(t, cfg.DataDir, s); len(files) > 0 {
 			t.Errorf("%q is still on disk in %v", s, files)
 		}
 	}

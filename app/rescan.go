@@ -58,7 +58,7 @@ func Rescan(ctx context.Context, cfg *config.Config, since time.Duration, logger
 		return res, fmt.Errorf("rescan: rules: %w", err)
 	}
 
-	conn, closeNATS, err := connectForTool(ctx, cfg, "mediawatch-rescan", logger)
+	conn, closeNATS, err := connectForTool(ctx, cfg, "mediawatch-rescan", true, logger)
 	if err != nil {
 		return res, fmt.Errorf("rescan: %w", err)
 	}
@@ -179,14 +179,16 @@ func readOrdered(ctx context.Context, s jetstream.Stream, stream string, cfg jet
 }
 
 // connectForTool connects a one-shot command to NATS: nats.url if set,
-// otherwise the embedded server of a daemon running on nats.listen, and
-// when nothing listens there an embedded server of its own on the data dir
-// (on a random local port, so it never clashes with a daemon starting up).
-func connectForTool(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (*bus.Conn, func(), error) {
+// otherwise (with joinDaemon) the embedded server of a daemon running on
+// nats.listen, and else an embedded server of its own on the data dir (on a
+// random local port, so it never clashes with a daemon starting up). A
+// command that changes stored data does not join a daemon: the server at
+// nats.listen may serve another data dir than the index the command holds.
+func connectForTool(ctx context.Context, cfg *config.Config, name string, joinDaemon bool, logger *slog.Logger) (*bus.Conn, func(), error) {
 	url := cfg.NATS.URL
 	stop := func() {}
 	if url == "" {
-		if addr, ok := dialable(cfg.NATS.Listen); ok && listening(ctx, addr) {
+		if addr, ok := dialable(cfg.NATS.Listen); joinDaemon && ok && listening(ctx, addr) {
 			url = "nats://" + addr
 			logger.Debug("using the running daemon's NATS server", "url", url)
 		} else {

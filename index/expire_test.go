@@ -1,11 +1,9 @@
 package index
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
+	"github.com/mediawatch/mediawatch/internal/testfs"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -125,29 +123,6 @@ func TestDeleteBeforeManyBatches(t *testing.T) {
 	}
 }
 
-// grepDir lists the files under dir that contain s.
-func grepDir(t *testing.T, dir, s string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(s)) {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // After Delete and Compact nothing of a document is left in the index's
 // files, whichever segment it was in; the other documents are all there.
 func TestCompactLeavesNoTrace(t *testing.T) {
@@ -187,7 +162,7 @@ func TestCompactLeavesNoTrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range secrets {
-			if files := grepDir(t, dir, s); len(files) > 0 {
+			if files := testfs.FilesContaining(t, dir, s); len(files) > 0 {
 				t.Fatalf("round %d: %q still in %v", round, s, files)
 			}
 		}
