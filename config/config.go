@@ -50,6 +50,9 @@ type Config struct {
 	// (triage events, notifications, index documents) are kept; then they
 	// expire everywhere. At least MinRetention; default DefaultRetention.
 	Retention Duration `yaml:"retention"`
+	// Users are the local dashboard accounts. With none, no OIDC and no
+	// authenticating proxy, the dashboard trusts its own host only.
+	Users []User `yaml:"users"`
 }
 
 // Retention bounds.
@@ -98,6 +101,68 @@ type HTTP struct {
 	// AtomFeeds are the Atom feeds of alerts served on
 	// GET /feeds/alerts.atom, each with a token of its own.
 	AtomFeeds []AtomFeed `yaml:"atom_feeds"`
+	// TrustedProxies are the networks (CIDRs or addresses) whose requests
+	// may name the user in UserHeader and RolesHeader; a request from
+	// anywhere else that carries those headers is treated as if it did
+	// not. Default, when UserHeader is set: loopback only.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// SessionLifetime is how long a dashboard login lasts; default 12h,
+	// one shift.
+	SessionLifetime Duration `yaml:"session_lifetime"`
+	// LoginLimit bounds failed logins per account and per address.
+	LoginLimit LoginLimit `yaml:"login_limit"`
+	// TimeZone is the zone the dashboard shows dates in unless a user
+	// picks another: Europe/Amsterdam or Europe/Brussels.
+	TimeZone string `yaml:"time_zone"`
+	// OIDC logs users in with the hospital's identity provider (Entra ID,
+	// Keycloak); off while issuer is empty.
+	OIDC OIDC `yaml:"oidc"`
+}
+
+// LoginLimit refuses logins for an account or from an address after Max
+// failures within Window.
+type LoginLimit struct {
+	Max    int      `yaml:"max"`
+	Window Duration `yaml:"window"`
+}
+
+// OIDC configures login through an OpenID Connect provider.
+type OIDC struct {
+	Issuer   string `yaml:"issuer"`
+	ClientID string `yaml:"client_id"`
+	// ClientSecretEnv names the environment variable that holds the client
+	// secret, read when the file is loaded: secrets stay out of the file.
+	ClientSecretEnv string `yaml:"client_secret_env"`
+	// RedirectURL is <external_url>/auth/oidc/callback, registered with
+	// the provider.
+	RedirectURL string   `yaml:"redirect_url"`
+	Scopes      []string `yaml:"scopes"`
+	// UsernameClaim names the user (default preferred_username, then
+	// email, then sub); RolesClaim holds their roles or groups (default
+	// roles; a dotted path such as realm_access.roles reaches into
+	// Keycloak's nested claims).
+	UsernameClaim string `yaml:"username_claim"`
+	RolesClaim    string `yaml:"roles_claim"`
+	// RoleMap maps a claim value (a group) to mediawatch roles; empty,
+	// claim values that are role names are taken as they are.
+	RoleMap map[string][]string `yaml:"role_map"`
+
+	secret string
+}
+
+// Enabled reports whether OIDC login is configured.
+func (o OIDC) Enabled() bool { return o.Issuer != "" }
+
+// ClientSecret is the value of ClientSecretEnv when the file was loaded.
+func (o OIDC) ClientSecret() string { return o.secret }
+
+// User is a local dashboard account; `mediawatch user add` prints one.
+type User struct {
+	Name         string   `yaml:"name"`
+	PasswordHash string   `yaml:"password_hash"`
+	Roles        []string `yaml:"roles"`
+	// TimeZone overrides http.time_zone for this user.
+	TimeZone string `yaml:"time_zone"`
 }
 
 // MinAtomTokenLength is the shortest token an Atom feed may have, in
@@ -355,6 +420,12 @@ func (c *Config) finalize(t *tree) {
 		if envNamePattern.MatchString(f.TokenEnv) {
 			f.token = os.Getenv(f.TokenEnv)
 		}
+	}
+	if envNamePattern.MatchString(c.HTTP.OIDC.ClientSecretEnv) {
+		c.HTTP.OIDC.secret = os.Getenv(c.HTTP.OIDC.ClientSecretEnv)
+	}
+	if c.HTTP.UserHeader != "" && c.HTTP.TrustedProxies == nil {
+		c.HTTP.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
 	}
 	for i := range c.Feeds {
 		f := &c.Feeds[i]

@@ -159,7 +159,10 @@ func TestLoadFullFile(t *testing.T) {
 	want := &Config{
 		DataDir: "/var/lib/mediawatch",
 		NATS:    NATS{URL: "nats://nats-1.internal:4222,nats://nats-2.internal:4222", Listen: "0.0.0.0:4333", StoreDir: "/srv/nats"},
-		HTTP:    HTTP{Listen: ":9090", RevealRoles: []string{"privacy"}},
+		HTTP: HTTP{
+			Listen: ":9090", RevealRoles: []string{"privacy"}, UserHeader: "X-Forwarded-User", TrustedProxies: []string{"10.0.0.0/24"},
+			SessionLifetime: Duration(8 * time.Hour), LoginLimit: LoginLimit{Max: 3, Window: Duration(5 * time.Minute)}, TimeZone: "Europe/Brussels",
+		},
 		Ingest: Ingest{
 			AllowPrivateNetworks: []string{"10.20.0.0/16", "192.168.1.7", "fd00::/8"},
 			UserAgent:            "mediawatch-test/2",
@@ -171,9 +174,9 @@ func TestLoadFullFile(t *testing.T) {
 			Concurrency:          4,
 		},
 		Feeds: []Feed{
-			{ID: "bridge-forum", Name: "Zorgforum via RSS bridge", URL: "http://10.20.0.5:3000/forum.xml", Source: "forum", Interval: Duration(30 * time.Second), Line: 18},
-			{ID: hashID("news", "https://example.org/news.xml"), URL: "https://example.org/news.xml", Source: "news", Interval: Duration(10 * time.Minute), Line: 23},
-			{ID: hashID("mastodon", "https://social.example/@someone.rss"), URL: "https://social.example/@someone.rss", Source: "mastodon", Interval: Duration(15 * time.Minute), Line: 24},
+			{ID: "bridge-forum", Name: "Zorgforum via RSS bridge", URL: "http://10.20.0.5:3000/forum.xml", Source: "forum", Interval: Duration(30 * time.Second), Line: 23},
+			{ID: hashID("news", "https://example.org/news.xml"), URL: "https://example.org/news.xml", Source: "news", Interval: Duration(10 * time.Minute), Line: 28},
+			{ID: hashID("mastodon", "https://social.example/@someone.rss"), URL: "https://social.example/@someone.rss", Source: "mastodon", Interval: Duration(15 * time.Minute), Line: 29},
 		},
 		Institutions: []match.Institution{{
 			ID: "example-hospital", Name: "Example Hospital", Aliases: []string{"EH"},
@@ -191,6 +194,10 @@ func TestLoadFullFile(t *testing.T) {
 			{Match: map[string][]string{"category": {"misinformation"}}, Receiver: "press-feed", Continue: true},
 		}},
 		Retention: DefaultRetention,
+		Users: []User{{
+			Name: "anna", Roles: []string{"analyst", "privacy"}, TimeZone: "Europe/Amsterdam",
+			PasswordHash: "$argon2id$v=19$m=65536,t=3,p=2$FNvFyFQhUqQzIlrU7e/PDw$jvcA7O0Ck0hT1UyDwE9wnmQTtbfr6XLNY5pT6Bdc+wI",
+		}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		gy, _ := yaml.Marshal(got)
@@ -289,6 +296,26 @@ func TestProblems(t *testing.T) {
 			{34, 10, `log.level: "verbose" is not one of debug, info, warn, error`},
 			{36, 15, `index.batch_size: must be at least 1, got -1`},
 			{38, 19, `alerts.snippet_length: must be at least 1, got 0`},
+		}},
+		{"access.yaml", []wantProblem{
+			{2, 20, `http.trusted_proxies: set http.user_header too`},
+			{2, 21, `http.trusted_proxies[0]: "10.1.2.3/8" has host bits set`},
+			{3, 21, `http.session_lifetime: must be from 5m to 168h, got 1m`},
+			{4, 22, `http.login_limit.max: must be at least 1, got 0`},
+			{4, 33, `http.login_limit.window: must be a positive duration`},
+			{5, 14, `http.time_zone: unknown time zone "Europe/Atlantis"`},
+			{6, 18, `http.reveal_roles[0]: unknown role "dpo"`},
+			{8, 13, `http.oidc.issuer: want the provider's https URL`},
+			{10, 24, `http.oidc.client_secret_env: environment variable MEDIAWATCH_TEST_UNSET_OIDC_SECRET is empty or not set`},
+			{11, 19, `http.oidc.redirect_url: want an absolute URL ending in /auth/oidc/callback`},
+			{12, 13, `http.oidc.scopes: must include openid`},
+			{14, 14, `http.oidc.role_map.comms: unknown role "analist"`},
+			{17, 20, `users[0].password_hash: `},
+			{19, 11, `users[1].name: user "Anna" is already defined by users[0] at line 16`},
+			{21, 13, `users[1].roles[0]: unknown role "superuser"`},
+			{22, 16, `users[1].time_zone: unknown time zone "CET-ish"`},
+			{23, 11, `users[2].name: "bob smith" is not a valid name`},
+			{25, 12, `users[2].roles: a user needs at least one role`},
 		}},
 		{"types.yaml", []wantProblem{
 			{2, 12, `ingest.timeout: invalid duration "30"`},

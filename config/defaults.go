@@ -26,7 +26,11 @@ func base() *Config {
 	return &Config{
 		DataDir: "./data",
 		NATS:    NATS{Listen: "127.0.0.1:4222"},
-		HTTP:    HTTP{Listen: "127.0.0.1:8080", RevealRoles: []string{"privacy"}},
+		HTTP: HTTP{
+			Listen: "127.0.0.1:8080", RevealRoles: []string{"privacy"},
+			SessionLifetime: Duration(12 * time.Hour), TimeZone: "Europe/Amsterdam",
+			LoginLimit: LoginLimit{Max: 5, Window: Duration(15 * time.Minute)},
+		},
 		Ingest: Ingest{
 			UserAgent:          defaultUserAgent,
 			Timeout:            Duration(30 * time.Second),

@@ -63,6 +63,7 @@ func (cfg *Config) validate(file string, t *tree) Problems {
 	c.headerName(path{"http", "roles_header"}, cfg.HTTP.RolesHeader)
 	c.externalURL(path{"http", "external_url"}, cfg.HTTP.ExternalURL)
 	c.atomFeeds(cfg)
+	c.access(cfg)
 	c.ingest(cfg.Ingest)
 	c.feeds(cfg.Feeds)
 	c.institutions(cfg.Institutions)
