@@ -12,10 +12,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/mediawatch/mediawatch/alerts"
+	"github.com/mediawatch/mediawatch/auth"
 	"github.com/mediawatch/mediawatch/index"
 	"github.com/mediawatch/mediawatch/ingest"
 	"github.com/mediawatch/mediawatch/triage"
@@ -62,15 +64,35 @@ type Options struct {
 	Triage Triage
 	// Silences lists, creates and expires silences; nil: none can be made.
 	Silences Silences
-	// Revealer shows an alert's full evidence to users whose role allows
-	// it (RevealRoles, read from RolesHeader); nil: evidence stays redacted.
+	// Revealer shows an alert's full evidence to users with one of
+	// RevealRoles; nil: evidence stays redacted.
 	Revealer    Revealer
-	RolesHeader string
 	RevealRoles []string
+	// Posts reads an alert's post for its page, redacted; Rules lists
+	// the rules and tests a text against them (rules page).
+	Posts Posts
+	Rules RuleBook
+	// Live streams new alerts and triage changes to open queue pages.
+	Live Live
+	// Audit is the append-only log of who did what; nil records nothing.
+	Audit AuditLog
+	// SavedSearches keeps each user's saved searches; nil: none.
+	SavedSearches SavedSearches
+
+	// Sessions keeps logins; Users (local accounts) and OIDC are the ways
+	// to log in, LoginLimiter slows down guessing.
+	Sessions     SessionStore
+	Users        Authenticator
+	OIDC         OIDCLogin
+	LoginLimiter *auth.Limiter
 	// UserHeader names the header an authenticating reverse proxy sets to
-	// the user's name (X-Forwarded-User); empty accepts triage actions
-	// from the daemon's own host only (see server.actor).
-	UserHeader string
+	// the user's name (X-Forwarded-User), RolesHeader the one with their
+	// roles; both are believed only from TrustedProxies.
+	UserHeader     string
+	RolesHeader    string
+	TrustedProxies []netip.Prefix
+	// TimeZone is the zone dates are shown in unless the user picks one.
+	TimeZone *time.Location
 	// AtomFeeds are served on GET /feeds/alerts.atom, each to the holder
 	// of its token (see atom.go).
 	AtomFeeds []AtomFeed
@@ -80,47 +102,100 @@ type Options struct {
 	ExternalURL string
 }
 
-// Handler returns the root handler.
+// Handler returns the root handler. Every response passes, in this order:
+// the security headers (CSP with a fresh nonce), net/http's cross-origin
+// protection (no state-changing request from another site), and the
+// identification of the user; each route then checks the permission it
+// needs.
 func Handler(opts Options) http.Handler {
-	s := &server{opts: opts, pages: template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html"))}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TimeZone == nil {
+		opts.TimeZone = time.UTC
+	}
+	if opts.UserHeader != "" && opts.TrustedProxies == nil {
+		// As the configuration's default: a proxy on the same host.
+		opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if opts.LoginLimiter == nil {
+		opts.LoginLimiter = auth.NewLimiter(5, 15*time.Minute)
+	}
+	s := &server{opts: opts, pages: parsePages()}
 	static, _ := fs.Sub(assets, "static")
+	view, triage, admin := auth.PermView, auth.PermTriage, auth.PermAdmin
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.dashboard)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /api/search", s.search)
-	mux.HandleFunc("GET /api/alerts", s.listAlerts)
-	mux.HandleFunc("GET /api/alerts/{id}", s.getAlert)
-	mux.HandleFunc("POST /api/alerts/{id}/reveal", s.reveal)
-	mux.HandleFunc("POST /api/alerts/{id}/{action}", s.triageAction)
-	mux.HandleFunc("GET /api/silences", s.listSilences)
-	mux.HandleFunc("POST /api/silences", s.createSilence)
-	mux.HandleFunc("DELETE /api/silences/{id}", s.expireSilence)
-	mux.HandleFunc("GET /api/feeds", s.feeds)
+
+	// Pages.
+	mux.HandleFunc("GET /{$}", s.needs(view, s.queuePage))
+	mux.HandleFunc("POST /alerts/ack", s.needs(triage, s.bulkAck))
+	mux.HandleFunc("GET /alerts/{id}", s.needs(view, s.alertPage))
+	mux.HandleFunc("POST /alerts/{id}/act", s.needs(triage, s.alertAction))
+	mux.HandleFunc("POST /alerts/{id}/reveal", s.needsReveal(s.revealPage))
+	mux.HandleFunc("GET /search", s.needs(view, s.searchPage))
+	mux.HandleFunc("POST /search/saved", s.needs(view, s.saveSearch))
+	mux.HandleFunc("POST /search/saved/delete", s.needs(view, s.deleteSavedSearch))
+	mux.HandleFunc("GET /feeds", s.needs(view, s.feedsPage))
+	mux.HandleFunc("GET /rules", s.needs(view, s.rulesPage))
+	mux.HandleFunc("POST /rules/test", s.needs(view, s.rulesTest))
+	mux.HandleFunc("GET /silences", s.needs(admin, s.silencesPage))
+	mux.HandleFunc("POST /silences", s.needs(admin, s.silenceCreateForm))
+	mux.HandleFunc("POST /silences/{id}/expire", s.needs(admin, s.silenceExpireForm))
+	mux.HandleFunc("GET /audit", s.needs(admin, s.auditPage))
+	mux.HandleFunc("GET /events", s.needs(view, s.events))
+	mux.HandleFunc("POST /preferences", s.preferences)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticCache(http.FileServerFS(static))))
+
+	// Login.
+	mux.HandleFunc("GET /login", s.loginForm)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("GET /auth/oidc/login", s.oidcBegin)
+	mux.HandleFunc("GET /auth/oidc/callback", s.oidcCallback)
+
+	// JSON API.
+	mux.HandleFunc("GET /api/search", s.needs(view, s.search))
+	mux.HandleFunc("GET /api/alerts", s.needs(view, s.listAlerts))
+	mux.HandleFunc("GET /api/alerts/{id}", s.needs(view, s.getAlert))
+	mux.HandleFunc("POST /api/alerts/{id}/reveal", s.needsReveal(s.reveal))
+	mux.HandleFunc("POST /api/alerts/{id}/{action}", s.needs(triage, s.triageAction))
+	mux.HandleFunc("GET /api/silences", s.needs(view, s.listSilences))
+	mux.HandleFunc("POST /api/silences", s.needs(admin, s.createSilence))
+	mux.HandleFunc("DELETE /api/silences/{id}", s.needs(admin, s.expireSilence))
+	mux.HandleFunc("GET /api/feeds", s.needs(view, s.feeds))
+
+	// Machines: the Atom feed has its own tokens; health and metrics are
+	// for the orchestrator and Prometheus.
 	mux.Handle("GET /feeds/alerts.atom", newAtomFeeds(opts))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
-	return securityHeaders(mux)
+
+	// Unknown paths get the error page (with the same headers) rather
+	// than the mux's plain text.
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			s.failure(w, r, http.StatusNotFound, "There is no such page.")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return securityHeaders(http.NewCrossOriginProtection().Handler(s.identify(root)))
+}
+
+// staticCache lets browsers keep the stylesheet and script for an hour.
+func staticCache(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
 }
 
 type server struct {
 	opts  Options
-	pages *template.Template
-}
-
-// securityHeaders sets the headers every response carries, error pages
-// included: nothing from a feed may run in the dashboard.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		next.ServeHTTP(w, r)
-	})
+	pages map[string]*template.Template
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -279,31 +354,4 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 		"feeds_failing": failing,
 		"feeds":         feeds,
 	})
-}
-
-var funcs = template.FuncMap{
-	"ago": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return time.Since(t).Round(time.Second).String() + " ago"
-	},
-	"stamp": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
-}
-
-func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
-	data := map[string]any{
-		"Version": s.opts.Version,
-		"Alerts":  s.opts.Alerts.List(100),
-		"Feeds":   s.opts.Feeds.Status(),
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := s.pages.ExecuteTemplate(w, "dashboard.html", data); err != nil {
-		s.opts.Logger.Error("render dashboard", "err", err)
-	}
 }

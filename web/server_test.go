@@ -109,8 +109,9 @@ func TestDashboardEscapesFeedContent(t *testing.T) {
 	if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt; gratis") {
 		t.Errorf("dashboard should show the hostile title as text")
 	}
+	_, body = f.get(t, "/feeds")
 	if !strings.Contains(body, "mastodon-uzleuven") || !strings.Contains(body, "no such host") {
-		t.Errorf("dashboard should list the failing feed with its error")
+		t.Errorf("the feeds page should list the failing feed with its error")
 	}
 }
 

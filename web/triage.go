@@ -6,13 +6,13 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mediawatch/mediawatch/alerts"
+	"github.com/mediawatch/mediawatch/audit"
 	"github.com/mediawatch/mediawatch/match"
 	"github.com/mediawatch/mediawatch/triage"
 )
@@ -28,28 +28,9 @@ type Triage interface {
 // names.
 const maxTriageBody = 16 << 10
 
-// localUser is the actor of triage actions on a daemon without an
-// authenticating proxy in front, which accepts them from its own host only.
+// localUser is who uses a dashboard without any login configured, from
+// the daemon's own host (see server.localMode).
 const localUser = "local"
-
-// actor returns who makes the request. Behind an authenticating reverse
-// proxy (http.user_header set), the proxy's header names the user and a
-// request without it is anonymous. Without one, only requests from the
-// daemon's own host are trusted, as the user "local": the default listen
-// address is loopback, and a dashboard opened to the network without
-// authentication must not let anyone close alerts.
-func (s *server) actor(r *http.Request) (string, bool) {
-	if h := s.opts.UserHeader; h != "" {
-		user := strings.TrimSpace(r.Header.Get(h))
-		return user, user != ""
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return "", false
-	}
-	ip := net.ParseIP(host)
-	return localUser, ip != nil && ip.IsLoopback()
-}
 
 // isJSON reports whether the request body is declared JSON. A form on
 // another site can post with a browser's cookies, but it cannot send JSON
@@ -93,7 +74,7 @@ func (s *server) triageAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "body: "+err.Error())
 		return
 	}
-	st, err := s.opts.Triage.Do(r.Context(), id, triage.Request{
+	st, err := s.doTriage(r, id, triage.Request{
 		Action: action, Actor: user, Note: body.Note, Assignee: body.Assignee, To: body.To,
 	})
 	switch {
@@ -108,8 +89,28 @@ func (s *server) triageAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "could not store the action, try again")
 		return
 	}
-	s.opts.Logger.Info("triage", "alert", id, "action", action, "actor", user, "status", st.Status)
 	writeJSON(w, http.StatusOK, toAlertJSON(a, st, true))
+}
+
+// doTriage performs a triage action, from the API or a page, and records it
+// in the daemon's log and the audit log (who, what, from which status to
+// which; the note stays in the triage stream, where erasure can reach it).
+func (s *server) doTriage(r *http.Request, id string, req triage.Request) (triage.State, error) {
+	before := s.opts.Triage.Status(id)
+	st, err := s.opts.Triage.Do(r.Context(), id, req)
+	if err != nil {
+		return st, err
+	}
+	s.opts.Logger.Info("triage", "alert", id, "action", req.Action, "actor", req.Actor, "status", st.Status)
+	detail := before + " → " + st.Status
+	if req.Assignee != "" {
+		detail += ", assignee " + req.Assignee
+	}
+	if req.To != "" {
+		detail += ", to " + req.To
+	}
+	s.record(r, audit.Event{Kind: audit.KindTriage, Actor: req.Actor, Action: req.Action, Target: id, AlertID: id, Detail: detail})
+	return st, nil
 }
 
 // alertFilter is the query of GET /api/alerts.
