@@ -202,11 +202,11 @@ func (s *server) guard(allowed func(Identity) bool, h http.HandlerFunc) http.Han
 // page the login form (and then the page it asked for).
 func (s *server) unauthenticated(w http.ResponseWriter, r *http.Request) {
 	if wantsJSON(r) {
-		msg := "log in first"
+		apiMsg := "log in first"
 		if s.localMode() {
-			msg = "no login is configured: only the daemon's own host may use the dashboard (configure users, http.oidc or an authenticating proxy)"
+			apiMsg = "no login is configured: only the daemon's own host may use the dashboard (configure users, http.oidc or an authenticating proxy)"
 		}
-		writeError(w, http.StatusUnauthorized, msg)
+		writeError(w, http.StatusUnauthorized, apiMsg)
 		return
 	}
 	if s.localMode() {
