@@ -124,6 +124,12 @@ func Open(path string, opts Options) (*Index, error) {
 		if err != nil {
 			return nil, classifyOpenError(path, "open", err)
 		}
+		// An index keeps the mapping it was created with. An older one
+		// still works, but not as well as a rebuilt one would.
+		if fields := outdatedFields(bi.Mapping()); len(fields) > 0 {
+			logger.Warn("index has an older mapping; searches on these fields miss documents or run slower until `mediawatch reindex`",
+				"path", path, "fields", fields)
+		}
 	case dirStoreWithoutMeta:
 		return nil, fmt.Errorf("index %s: %s is missing: %w; remove it and rebuild with `mediawatch reindex`",
 			path, metaFile, ErrCorrupt)

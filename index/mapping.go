@@ -1,6 +1,7 @@
 package index
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -52,6 +53,52 @@ const (
 	charFilterNLZens = "mediawatch_nl_plural_zen"
 )
 
+// keywordFields are indexed whole, as one term each, so a filter or a
+// facet sees "Jan de Vries" and not three words. Stored ones are the ones a
+// Hit shows; doc values only where facets or sorting need them (Bleve can
+// facet without them, but then rebuilds the values from the terms of each
+// segment and keeps them in memory).
+//
+// Indexes created before author had doc values and url was indexed still
+// open and search: they use the mapping they were created with, so their
+// author facet is built the slow way and url finds nothing until
+// `mediawatch reindex` (see outdatedFields).
+var keywordFields = []keywordField{
+	{fieldID, false, false},
+	{fieldSource, true, true},
+	{fieldFeedID, false, false},
+	{fieldURL, true, false},
+	{fieldAuthor, true, true},
+	{fieldLang, false, false},
+	{fieldInstitutions, true, true},
+	{fieldCategories, true, true},
+	{fieldRules, false, false},
+	{fieldSeverity, true, false},
+}
+
+type keywordField struct {
+	name             string
+	store, docValues bool
+}
+
+func isKeywordField(name string) bool {
+	return slices.ContainsFunc(keywordFields, func(f keywordField) bool { return f.name == name })
+}
+
+// outdatedFields names the fields that m, the mapping an existing index was
+// created with, indexes with less than newMapping does now: searches on
+// them miss documents or run slower until the index is rebuilt.
+func outdatedFields(m mapping.IndexMapping) []string {
+	var out []string
+	for _, f := range keywordFields {
+		fm := m.FieldMappingForPath(f.name)
+		if !fm.Index || fm.Analyzer != keyword.Name || f.docValues && !fm.DocValues {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 // newMapping builds the index mapping. It is static: unknown fields are
 // neither indexed nor stored, and there is no _all field.
 func newMapping() (*mapping.IndexMappingImpl, error) {
@@ -81,22 +128,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	doc := bleve.NewDocumentStaticMapping()
 	doc.AddSubDocumentMapping("_all", bleve.NewDocumentDisabledMapping())
 
-	// Stored keyword fields are the ones a Hit shows; doc values only where
-	// facets or sorting need them.
-	for _, f := range []struct {
-		name             string
-		store, docValues bool
-	}{
-		{fieldID, false, false},
-		{fieldSource, true, true},
-		{fieldFeedID, false, false},
-		{fieldAuthor, true, false},
-		{fieldLang, false, false},
-		{fieldInstitutions, true, true},
-		{fieldCategories, true, true},
-		{fieldRules, false, false},
-		{fieldSeverity, true, false},
-	} {
+	for _, f := range keywordFields {
 		doc.AddFieldMappingsAt(f.name, &mapping.FieldMapping{
 			Type:      "text",
 			Analyzer:  keyword.Name,
@@ -105,9 +137,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 			DocValues: f.docValues,
 		})
 	}
-	for _, name := range []string{fieldFeedTitle, fieldURL} {
-		doc.AddFieldMappingsAt(name, &mapping.FieldMapping{Type: "text", Store: true})
-	}
+	doc.AddFieldMappingsAt(fieldFeedTitle, &mapping.FieldMapping{Type: "text", Store: true})
 	// Title and text are stored because the highlighter cuts fragments from
 	// the stored value; term vectors serve phrase queries and highlighting.
 	for _, f := range []struct{ name, analyzer string }{

@@ -19,17 +19,29 @@ type Query struct {
 	// Q is in Bleve query-string syntax. Terms without a field search the
 	// title and the text in both languages; the fields title, text,
 	// institution, category, rule, source, author, severity, lang, feed_id,
-	// published and fetched may be named. Empty matches every document.
+	// url, published and fetched may be named. A quoted value of a keyword
+	// field (all of those but title, text and the times) must equal the
+	// whole value: author:"Jan de Vries", url:"https://example.org/a?b=1".
+	// Empty matches every document.
 	Q           string
 	Institution string
 	Category    string
 	Source      string
 	Author      string
+	// URL keeps the mentions of exactly this address. It needs no quoting,
+	// unlike url:"…" in Q, so callers holding a URL should prefer it.
+	URL string
 	// Since (inclusive) and Until (exclusive) bound the published time.
 	Since, Until time.Time
 	// From skips that many hits; Size is the page size (DefaultSize when
 	// zero, at most MaxSize).
 	From, Size int
+
+	// Now and Zone place the FacetDay days: the last FacetDays calendar
+	// days in Zone, ending with the day Now falls on. Zero Now is the
+	// current time, nil Zone is UTC. Neither filters the hits.
+	Now  time.Time
+	Zone *time.Location
 }
 
 // Page size limits and bounds on what one query may ask for.
@@ -40,8 +52,10 @@ const (
 	MaxWindow = 10000
 	// MaxQueryLen bounds the query string in bytes.
 	MaxQueryLen = 4096
-	// facetSize is the number of terms reported per facet.
+	// facetSize is the number of terms reported per term facet.
 	facetSize = 50
+	// FacetDays is the number of days FacetDay covers.
+	FacetDays = 14
 )
 
 // Facet names in Results.Facets.
@@ -49,15 +63,29 @@ const (
 	FacetInstitution = "institution"
 	FacetCategory    = "category"
 	FacetSource      = "source"
+	FacetAuthor      = "author"
+	// FacetDay counts hits per calendar day of their published time; its
+	// terms are days as "2006-01-02" (see Query.Now and Query.Zone).
+	FacetDay = "day"
 )
+
+// termFacets are the facets over a keyword field, with the field.
+var termFacets = []struct{ name, field string }{
+	{FacetInstitution, fieldInstitutions},
+	{FacetCategory, fieldCategories},
+	{FacetSource, fieldSource},
+	{FacetAuthor, fieldAuthor},
+}
 
 // Results is one page of hits with the total and the facets over all hits.
 type Results struct {
 	Total uint64
 	Took  time.Duration
 	Hits  []Hit
-	// Facets holds, per facet name (FacetInstitution, FacetCategory,
-	// FacetSource), the most frequent terms, most frequent first.
+	// Facets holds every facet name, with an empty list when no hit has a
+	// term. FacetInstitution, FacetCategory, FacetSource and FacetAuthor
+	// list the most frequent terms, most frequent first and then by term;
+	// FacetDay lists the days with hits, newest first.
 	Facets map[string][]FacetCount
 }
 
@@ -166,6 +194,7 @@ func buildRequest(q Query) (*bleve.SearchRequest, error) {
 		{fieldCategories, q.Category},
 		{fieldSource, q.Source},
 		{fieldAuthor, q.Author},
+		{fieldURL, q.URL},
 	} {
 		if f.value != "" {
 			tq := bleve.NewTermQuery(f.value)
@@ -194,9 +223,10 @@ func buildRequest(q Query) (*bleve.SearchRequest, error) {
 	}
 	req.Highlight = bleve.NewHighlightWithStyle(htmlhighlighter.Name)
 	req.Highlight.Fields = []string{fieldTitleNL, fieldTitleEN, fieldTextNL, fieldTextEN}
-	req.AddFacet(FacetInstitution, bleve.NewFacetRequest(fieldInstitutions, facetSize))
-	req.AddFacet(FacetCategory, bleve.NewFacetRequest(fieldCategories, facetSize))
-	req.AddFacet(FacetSource, bleve.NewFacetRequest(fieldSource, facetSize))
+	for _, f := range termFacets {
+		req.AddFacet(f.name, bleve.NewFacetRequest(f.field, facetSize))
+	}
+	req.AddFacet(FacetDay, dayFacet(q.Now, q.Zone))
 	// Ties are broken by date and then ID so pages are stable.
 	if text == "" {
 		req.SortBy([]string{"-" + fieldPublished, "_id"})
@@ -204,6 +234,58 @@ func buildRequest(q Query) (*bleve.SearchRequest, error) {
 		req.SortBy([]string{"-_score", "-" + fieldPublished, "_id"})
 	}
 	return req, nil
+}
+
+// dayFacet asks for the hits per calendar day in zone over the FacetDays
+// days that end with the day of now. Each day is its own range between two
+// local midnights, so a day across a daylight saving change is 23 or 25
+// hours long and a post at 00:30 in Amsterdam counts on that Amsterdam
+// day, not on the UTC day before. Every boundary is computed once and
+// shared by the two days it separates: no post falls between two days or
+// into both.
+func dayFacet(now time.Time, zone *time.Location) *bleve.FacetRequest {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if zone == nil {
+		zone = time.UTC
+	}
+	y, m, d := now.In(zone).Date()
+	first := d - FacetDays + 1
+	// bounds[i] starts day i, oldest first; time.Date normalises day
+	// numbers before the 1st into the month before.
+	var bounds [FacetDays + 1]time.Time
+	for i := range bounds {
+		bounds[i] = startOfDay(y, m, first+i, zone)
+	}
+	// Bleve reports the Size largest ranges; all days fit.
+	fr := bleve.NewFacetRequest(fieldPublished, FacetDays)
+	for i := range FacetDays {
+		fr.AddDateTimeRange(dateName(y, m, first+i), bounds[i], bounds[i+1])
+	}
+	return fr
+}
+
+// dateName is the date y-m-d, normalised, as "2006-01-02".
+func dateName(y int, m time.Month, d int) string {
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+}
+
+// startOfDay is the first instant of the date y-m-d in zone. That is
+// midnight, except where the clock jumps from 23:59:59 to 01:00 (Chile,
+// Cuba and Lebanon start summer time so): there time.Date reads the missing
+// midnight with the new offset and lands an hour early, on the day before,
+// and the day really starts at the jump. Where midnight comes twice (Cuba
+// ends summer time by going back from 01:00 to 00:00) time.Date gives the
+// first, which is right.
+func startOfDay(y int, m time.Month, d int, zone *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, zone)
+	if t.Format(time.DateOnly) < dateName(y, m, d) {
+		if _, jump := t.ZoneBounds(); !jump.IsZero() {
+			return jump
+		}
+	}
+	return t
 }
 
 // parseQueryString parses Bleve query-string syntax and points every
@@ -256,11 +338,11 @@ func expandFields(q query.Query) query.Query {
 	case query.FieldableQuery:
 		fields, ok := queryFields[q.Field()]
 		if !ok {
-			return q
+			return exactKeyword(q)
 		}
 		if len(fields) == 1 {
 			q.SetField(fields[0])
-			return q
+			return exactKeyword(q)
 		}
 		alternatives := make([]query.Query, 0, len(fields))
 		for _, f := range fields {
@@ -276,6 +358,24 @@ func expandFields(q query.Query) query.Query {
 		return query.NewDisjunctionQuery(alternatives)
 	}
 	return q
+}
+
+// exactKeyword turns a quoted value of a keyword field into a term query.
+// Bleve answers a phrase from the positions of its terms, and keyword
+// fields keep none (they would only cost space: each value is one term),
+// so author:"Jan de Vries" would otherwise never match. The keyword
+// analyzer leaves a value as it is, so the term is the quoted text.
+func exactKeyword(q query.FieldableQuery) query.Query {
+	pq, ok := q.(*query.MatchPhraseQuery)
+	if !ok || !isKeywordField(pq.Field()) {
+		return q
+	}
+	tq := query.NewTermQuery(pq.MatchPhrase)
+	tq.SetField(pq.Field())
+	if pq.BoostVal != nil {
+		tq.SetBoost(pq.BoostVal.Value())
+	}
+	return tq
 }
 
 // cloneWithField copies a clause of one of the types the query-string
@@ -322,14 +422,14 @@ func convertResults(res *bleve.SearchResult) *Results {
 		Total:  res.Total,
 		Took:   res.Took,
 		Hits:   make([]Hit, 0, len(res.Hits)),
-		Facets: make(map[string][]FacetCount, 3),
+		Facets: make(map[string][]FacetCount, len(termFacets)+1),
 	}
 	for _, dm := range res.Hits {
 		out.Hits = append(out.Hits, convertHit(dm))
 	}
-	for _, name := range []string{FacetInstitution, FacetCategory, FacetSource} {
+	for _, f := range termFacets {
 		counts := []FacetCount{}
-		if fr := res.Facets[name]; fr != nil && fr.Terms != nil {
+		if fr := res.Facets[f.name]; fr != nil && fr.Terms != nil {
 			for _, t := range fr.Terms.Terms() {
 				counts = append(counts, FacetCount{Term: t.Term, Count: t.Count})
 			}
@@ -337,8 +437,20 @@ func convertResults(res *bleve.SearchResult) *Results {
 		slices.SortFunc(counts, func(a, b FacetCount) int {
 			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Term, b.Term))
 		})
-		out.Facets[name] = counts
+		out.Facets[f.name] = counts
 	}
+	days := []FacetCount{}
+	if fr := res.Facets[FacetDay]; fr != nil {
+		for _, r := range fr.DateRanges {
+			if r.Count > 0 {
+				days = append(days, FacetCount{Term: r.Name, Count: r.Count})
+			}
+		}
+	}
+	// Bleve orders ranges by count; a day list reads by date. Days in
+	// "2006-01-02" sort as strings in date order.
+	slices.SortFunc(days, func(a, b FacetCount) int { return strings.Compare(b.Term, a.Term) })
+	out.Facets[FacetDay] = days
 	return out
 }
 

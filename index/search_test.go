@@ -1,14 +1,23 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	// The day facet tests need Europe/Amsterdam on machines without a
+	// zone database too.
+	_ "time/tzdata"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/mapping"
 )
 
 // wantIDs returns, in sorted order, the IDs of docs for which keep is true:
@@ -153,6 +162,12 @@ func TestFilters(t *testing.T) {
 			return d.Source != "news" && slices.Contains(d.Institutions, "umc-utrecht")
 		}},
 		{"unknown institution", Query{Institution: "uz-gent"}, func(Doc) bool { return false }},
+		{"quoted author in query string", Query{Q: `author:"u/dutchdoc"`}, func(d Doc) bool { return d.Author == "u/dutchdoc" }},
+		{"author with a space", Query{Author: "BBC News"}, func(d Doc) bool { return d.Author == "BBC News" }},
+		{"url", Query{URL: "https://nos.nl/artikel/1001"}, func(d Doc) bool { return d.URL == "https://nos.nl/artikel/1001" }},
+		{"url in query string", Query{Q: `url:"https://nos.nl/artikel/1001"`}, func(d Doc) bool {
+			return d.URL == "https://nos.nl/artikel/1001"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,12 +181,18 @@ func TestFilters(t *testing.T) {
 
 func TestFacets(t *testing.T) {
 	ix, docs, _ := openTestIndex(t)
-	for _, q := range []Query{{}, {Institution: "umc-utrecht"}} {
+	// The test mentions run to 2025-02-20; the day facet then covers
+	// 2025-02-07 to 2025-02-20.
+	now := time.Date(2025, 2, 20, 12, 0, 0, 0, time.UTC)
+	firstDay := time.Date(2025, 2, 7, 0, 0, 0, 0, time.UTC)
+	afterLastDay := time.Date(2025, 2, 21, 0, 0, 0, 0, time.UTC)
+	for _, q := range []Query{{Now: now}, {Institution: "umc-utrecht", Now: now}} {
 		res, err := ix.Search(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]map[string]int{FacetInstitution: {}, FacetCategory: {}, FacetSource: {}}
+		want := map[string]map[string]int{FacetInstitution: {}, FacetCategory: {}, FacetSource: {}, FacetAuthor: {}}
+		days := map[string]int{}
 		for _, d := range docs {
 			if q.Institution != "" && !slices.Contains(d.Institutions, q.Institution) {
 				continue
@@ -183,6 +204,15 @@ func TestFacets(t *testing.T) {
 				want[FacetCategory][v]++
 			}
 			want[FacetSource][d.Source]++
+			if d.Author != "" {
+				want[FacetAuthor][d.Author]++
+			}
+			if !d.Published.Before(firstDay) && d.Published.Before(afterLastDay) {
+				days[d.Published.UTC().Format(time.DateOnly)]++
+			}
+		}
+		if len(want[FacetAuthor]) < 2 || len(days) < 2 {
+			t.Fatalf("test data too thin: authors %v, days %v", want[FacetAuthor], days)
 		}
 		for name, counts := range want {
 			got := res.Facets[name]
@@ -199,6 +229,431 @@ func TestFacets(t *testing.T) {
 				}
 			}
 		}
+		var wantDays []FacetCount
+		for day, n := range days {
+			wantDays = append(wantDays, FacetCount{day, n})
+		}
+		slices.SortFunc(wantDays, func(a, b FacetCount) int { return strings.Compare(b.Term, a.Term) })
+		if got := res.Facets[FacetDay]; !slices.Equal(got, wantDays) {
+			t.Errorf("%+v facet %s: %v, want %v", q, FacetDay, got, wantDays)
+		}
+		if len(res.Facets) != len(want)+1 {
+			t.Errorf("%+v: facets %v, want exactly %d", q, res.Facets, len(want)+1)
+		}
+	}
+}
+
+// openIndexWith opens a fresh index in a temporary directory holding docs.
+func openIndexWith(t *testing.T, docs []Doc) *Index {
+	t.Helper()
+	ix, err := Open(filepath.Join(t.TempDir(), "idx"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	if err := ix.Index(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+func TestAuthorFacet(t *testing.T) {
+	published := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	doc := func(id, author, institution string) Doc {
+		return Doc{ID: id, Source: "forum", Author: author, Institutions: []string{institution},
+			Text: "Lang gewacht op de spoedeisende hulp.", Lang: "nl", Published: published}
+	}
+	ix := openIndexWith(t, []Doc{
+		doc("a01", "Jan de Vries", "umc-utrecht"),
+		doc("a02", "Jan de Vries", "umc-utrecht"),
+		doc("a03", "Jan de Vries", "uz-leuven"),
+		// Authors are kept as written: case and diacritics tell
+		// accounts apart.
+		doc("a04", "jan de vries", "uz-leuven"),
+		doc("a05", "Zoë Ørsted-Janssens", "umc-utrecht"),
+		doc("a06", "Zoë Ørsted-Janssens", "uz-leuven"),
+		doc("a07", "Zoe Orsted-Janssens", "umc-utrecht"),
+		doc("a08", "José Müller", "umc-utrecht"),
+		doc("a09", "José Müller", "uz-leuven"),
+		doc("a10", "Anne-Marie van 't Hof", "umc-utrecht"),
+		doc("a11", "@anna@mastodon.nl", "umc-utrecht"),
+		doc("a12", "", "umc-utrecht"),
+	})
+	tests := []struct {
+		name string
+		q    Query
+		ids  []string
+		want []FacetCount
+	}{
+		{"all", Query{}, nil, []FacetCount{
+			{"Jan de Vries", 3},
+			{"José Müller", 2},
+			{"Zoë Ørsted-Janssens", 2},
+			{"@anna@mastodon.nl", 1},
+			{"Anne-Marie van 't Hof", 1},
+			{"Zoe Orsted-Janssens", 1},
+			{"jan de vries", 1},
+		}},
+		{"institution filter", Query{Institution: "uz-leuven"}, []string{"a03", "a04", "a06", "a09"}, []FacetCount{
+			{"Jan de Vries", 1},
+			{"José Müller", 1},
+			{"Zoë Ørsted-Janssens", 1},
+			{"jan de vries", 1},
+		}},
+		{"author filter with diacritics", Query{Author: "Zoë Ørsted-Janssens"}, []string{"a05", "a06"},
+			[]FacetCount{{"Zoë Ørsted-Janssens", 2}}},
+		{"author filter with a space", Query{Author: "Jan de Vries"}, []string{"a01", "a02", "a03"},
+			[]FacetCount{{"Jan de Vries", 3}}},
+		{"quoted author in query string", Query{Q: `author:"José Müller"`}, []string{"a08", "a09"},
+			[]FacetCount{{"José Müller", 2}}},
+		{"quoted author with apostrophe", Query{Q: `author:"Anne-Marie van 't Hof"`}, []string{"a10"},
+			[]FacetCount{{"Anne-Marie van 't Hof", 1}}},
+		{"excluded author", Query{Q: `-author:"Jan de Vries"`, Institution: "uz-leuven"}, []string{"a04", "a06", "a09"},
+			[]FacetCount{{"José Müller", 1}, {"Zoë Ørsted-Janssens", 1}, {"jan de vries", 1}}},
+		// One word of a name is not the name.
+		{"part of a name", Query{Q: "author:Vries"}, []string{}, []FacetCount{}},
+		{"no hits", Query{Author: "Piet"}, []string{}, []FacetCount{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := ix.Search(context.Background(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Facets[FacetAuthor]; !slices.Equal(got, tt.want) {
+				t.Errorf("author facet:\n got %v\nwant %v", got, tt.want)
+			}
+			if tt.ids != nil {
+				if got := searchIDs(t, ix, tt.q); !slices.Equal(got, tt.ids) {
+					t.Errorf("hits %v, want %v", got, tt.ids)
+				}
+			}
+		})
+	}
+}
+
+func TestDayFacet(t *testing.T) {
+	ams, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// Amsterdam moves from UTC+1 to UTC+2 at 2026-03-29T01:00Z, so the
+	// Amsterdam day 2026-03-29 runs from 03-28T23:00Z to 03-29T22:00Z (23
+	// hours), and back at 2026-10-25T01:00Z, so 2026-10-25 runs from
+	// 10-24T22:00Z to 10-25T23:00Z (25 hours). The comments give the
+	// Amsterdam time.
+	docs := []Doc{
+		{ID: "d01", Source: "news", Published: at("2026-03-16T22:59:00Z")},     // 03-16 23:59
+		{ID: "d02", Source: "news", Published: at("2026-03-16T23:00:00Z")},     // 03-17 00:00
+		{ID: "d03", Source: "news", Published: at("2026-03-17T00:00:00Z")},     // 03-17 01:00
+		{ID: "d04", Source: "news", Published: at("2026-03-22T12:00:00Z")},     // 03-22 13:00
+		{ID: "d05", Source: "news", Published: at("2026-03-28T22:59:59Z")},     // 03-28 23:59:59
+		{ID: "d06", Source: "mastodon", Published: at("2026-03-28T23:00:00Z")}, // 03-29 00:00
+		{ID: "d07", Source: "mastodon", Published: at("2026-03-28T23:30:00Z")}, // 03-29 00:30
+		{ID: "d08", Source: "news", Published: at("2026-03-29T01:30:00Z")},     // 03-29 03:30 summer time
+		{ID: "d09", Source: "news", Published: at("2026-03-29T21:59:59Z")},     // 03-29 23:59:59
+		{ID: "d10", Source: "mastodon", Published: at("2026-03-29T22:00:00Z")}, // 03-30 00:00
+		{ID: "d11", Source: "news", Published: at("2026-03-30T09:00:00Z")},     // 03-30 11:00
+		{ID: "d12", Source: "news", Published: at("2026-03-30T22:30:00Z")},     // 03-31 00:30
+		{ID: "d13", Source: "news", Published: at("2025-12-01T12:00:00Z")},
+		// No published time: counted nowhere.
+		{ID: "d14", Source: "news"},
+		{ID: "e01", Source: "news", Published: at("2026-10-24T21:59:00Z")}, // 10-24 23:59 summer time
+		{ID: "e02", Source: "news", Published: at("2026-10-24T22:00:00Z")}, // 10-25 00:00
+		{ID: "e03", Source: "news", Published: at("2026-10-25T22:30:00Z")}, // 10-25 23:30 winter time
+		{ID: "e04", Source: "news", Published: at("2026-10-25T23:00:00Z")}, // 10-26 00:00
+	}
+	ix := openIndexWith(t, docs)
+	spring := at("2026-03-30T10:00:00Z")
+	// 00:30 on 03-30 in Amsterdam, still 03-29 in UTC.
+	springMidnight := time.Date(2026, 3, 30, 0, 30, 0, 0, ams)
+	autumn := at("2026-10-26T12:00:00Z")
+	tests := []struct {
+		name string
+		q    Query
+		want []FacetCount
+	}{
+		{"UTC", Query{Now: spring}, []FacetCount{
+			{"2026-03-30", 2}, // d11, d12: a post later on the day of Now still counts
+			{"2026-03-29", 3}, // d08, d09, d10
+			{"2026-03-28", 3}, // d05, d06, d07
+			{"2026-03-22", 1},
+			{"2026-03-17", 1}, // d03; d01 and d02 are on 03-16, one day too early
+		}},
+		{"Amsterdam", Query{Now: spring, Zone: ams}, []FacetCount{
+			{"2026-03-30", 2}, // d10, d11
+			{"2026-03-29", 4}, // d06 to d09
+			{"2026-03-28", 1}, // d05
+			{"2026-03-22", 1},
+			{"2026-03-17", 2}, // d02, d03
+		}},
+		{"Amsterdam just after midnight", Query{Now: springMidnight, Zone: ams}, []FacetCount{
+			{"2026-03-30", 2},
+			{"2026-03-29", 4},
+			{"2026-03-28", 1},
+			{"2026-03-22", 1},
+			{"2026-03-17", 2},
+		}},
+		{"UTC at the same instant", Query{Now: springMidnight}, []FacetCount{
+			{"2026-03-29", 3},
+			{"2026-03-28", 3},
+			{"2026-03-22", 1},
+			{"2026-03-17", 1},
+			{"2026-03-16", 2}, // d01, d02
+		}},
+		{"Amsterdam with a filter", Query{Now: spring, Zone: ams, Source: "mastodon"}, []FacetCount{
+			{"2026-03-30", 1}, // d10
+			{"2026-03-29", 2}, // d06, d07
+		}},
+		{"Amsterdam with a query string", Query{Q: "source:mastodon", Now: spring, Zone: ams}, []FacetCount{
+			{"2026-03-30", 1},
+			{"2026-03-29", 2},
+		}},
+		{"Amsterdam autumn", Query{Now: autumn, Zone: ams}, []FacetCount{
+			{"2026-10-26", 1}, // e04
+			{"2026-10-25", 2}, // e02, e03
+			{"2026-10-24", 1}, // e01
+		}},
+		{"UTC autumn", Query{Now: autumn}, []FacetCount{
+			{"2026-10-25", 2}, // e03, e04
+			{"2026-10-24", 2}, // e01, e02
+		}},
+		{"nothing in the last days", Query{Now: at("2027-06-01T12:00:00Z"), Zone: ams}, []FacetCount{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := ix.Search(context.Background(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Facets[FacetDay]; !slices.Equal(got, tt.want) {
+				t.Errorf("day facet:\n got %v\nwant %v", got, tt.want)
+			}
+			// Now and Zone place the days; they do not filter the hits.
+			plain := tt.q
+			plain.Now, plain.Zone = time.Time{}, nil
+			if got := searchIDs(t, ix, tt.q); !slices.Equal(got, searchIDs(t, ix, plain)) {
+				t.Errorf("Now and Zone changed the hits: %v", got)
+			}
+		})
+	}
+
+	t.Run("zero Now is the current time", func(t *testing.T) {
+		published := time.Now().Add(-time.Hour)
+		ix := openIndexWith(t, []Doc{{ID: "now", Source: "news", Published: published}})
+		res, err := ix.Search(context.Background(), Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []FacetCount{{published.UTC().Format(time.DateOnly), 1}}
+		if got := res.Facets[FacetDay]; !slices.Equal(got, want) {
+			t.Errorf("day facet %v, want %v", got, want)
+		}
+	})
+}
+
+// TestDayRanges checks the ranges behind the day facet where days are not
+// 24 hours long: they must be consecutive dates ending on the day of Now,
+// each starting at the first instant of its date in the zone, each ending
+// where the next starts.
+func TestDayRanges(t *testing.T) {
+	zone := func(name string) *time.Location {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loc
+	}
+	tests := []struct {
+		name string
+		now  time.Time
+		zone *time.Location
+		last string
+		// odd holds the days that are not 24 hours long.
+		odd map[string]time.Duration
+	}{
+		{"UTC", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), nil, "2026-03-01", nil},
+		{"Amsterdam spring", time.Date(2026, 3, 30, 12, 0, 0, 0, time.UTC), zone("Europe/Amsterdam"), "2026-03-30",
+			map[string]time.Duration{"2026-03-29": 23 * time.Hour}},
+		{"Amsterdam autumn", time.Date(2026, 10, 25, 22, 59, 0, 0, time.UTC), zone("Europe/Amsterdam"), "2026-10-25",
+			map[string]time.Duration{"2026-10-25": 25 * time.Hour}},
+		{"Amsterdam, Now given in UTC after local midnight", time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC),
+			zone("Europe/Amsterdam"), "2027-01-01", nil},
+		// Chile starts summer time by skipping from 00:00 to 01:00: the
+		// day 2026-09-06 starts at 01:00.
+		{"Santiago, midnight skipped", time.Date(2026, 9, 10, 12, 0, 0, 0, time.UTC), zone("America/Santiago"), "2026-09-10",
+			map[string]time.Duration{"2026-09-06": 23 * time.Hour}},
+		// Cuba ends summer time by going back from 01:00 to 00:00: the
+		// day 2026-11-01 starts at the first of its two midnights.
+		{"Havana, midnight twice", time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC), zone("America/Havana"), "2026-11-03",
+			map[string]time.Duration{"2026-11-01": 25 * time.Hour}},
+		{"Kolkata, half hour offset", time.Date(2026, 3, 1, 18, 45, 0, 0, time.UTC), zone("Asia/Kolkata"), "2026-03-02", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := dayFacet(tt.now, tt.zone)
+			loc := tt.zone
+			if loc == nil {
+				loc = time.UTC
+			}
+			if len(fr.DateTimeRanges) != FacetDays || fr.Size < FacetDays || fr.Field != fieldPublished {
+				t.Fatalf("%d ranges, size %d, field %s", len(fr.DateTimeRanges), fr.Size, fr.Field)
+			}
+			last, _ := time.Parse(time.DateOnly, tt.last)
+			for i, r := range fr.DateTimeRanges {
+				want := last.AddDate(0, 0, i-FacetDays+1).Format(time.DateOnly)
+				if r.Name != want {
+					t.Errorf("range %d is %s, want %s", i, r.Name, want)
+				}
+				if got := r.Start.In(loc).Format(time.DateOnly); got != r.Name {
+					t.Errorf("%s starts on %s (%s)", r.Name, got, r.Start.In(loc))
+				}
+				if got := r.Start.Add(-time.Nanosecond).In(loc).Format(time.DateOnly); got == r.Name {
+					t.Errorf("%s starts after its first instant: %s", r.Name, r.Start.In(loc))
+				}
+				if i+1 < len(fr.DateTimeRanges) && !r.End.Equal(fr.DateTimeRanges[i+1].Start) {
+					t.Errorf("%s ends at %s, next starts at %s", r.Name, r.End, fr.DateTimeRanges[i+1].Start)
+				}
+				if got := r.End.Add(-time.Nanosecond).In(loc).Format(time.DateOnly); got != r.Name {
+					t.Errorf("%s ends after its last instant: %s", r.Name, r.End.In(loc))
+				}
+				length := cmp.Or(tt.odd[r.Name], 24*time.Hour)
+				if got := r.End.Sub(r.Start); got != length {
+					t.Errorf("%s lasts %s, want %s", r.Name, got, length)
+				}
+			}
+		})
+	}
+}
+
+// quoteQuery makes s one phrase of Bleve's query-string syntax, as the
+// dashboard quotes a URL.
+func quoteQuery(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func TestURLSearch(t *testing.T) {
+	urls := map[string]string{
+		"u01": "https://example.org/a?b=1",
+		"u02": "https://example.org/a?b=12",
+		"u03": "https://example.org/a",
+		"u04": "https://example.org/a?b=1#top",
+		"u05": "http://example.org/a?b=1",
+		"u06": "https://example.org/A?b=1",
+		"u07": "https://example.org/a?b=1&c=2",
+		"u08": `https://example.org/q?s="x"&t=\y`,
+		"u09": "https://example.org/a b",
+	}
+	var docs []Doc
+	for id, u := range urls {
+		// The address is in the text too, so a match there would show.
+		docs = append(docs, Doc{ID: id, Source: "forum", URL: u, Institutions: []string{"umc-utrecht"},
+			Text: "Zie " + u + " voor het verhaal.", Lang: "nl"})
+	}
+	ix := openIndexWith(t, docs)
+	tests := []struct {
+		name string
+		q    Query
+		want []string
+	}{
+		{"query string", Query{Q: `url:"https://example.org/a?b=1"`}, []string{"u01"}},
+		{"field", Query{URL: "https://example.org/a?b=1"}, []string{"u01"}},
+		{"query string, no query", Query{Q: `url:"https://example.org/a"`}, []string{"u03"}},
+		{"field, no query", Query{URL: "https://example.org/a"}, []string{"u03"}},
+		{"query string, quotes and backslash", Query{Q: "url:" + quoteQuery(urls["u08"])}, []string{"u08"}},
+		{"field, quotes and backslash", Query{URL: urls["u08"]}, []string{"u08"}},
+		{"query string, space", Query{Q: "url:" + quoteQuery(urls["u09"])}, []string{"u09"}},
+		{"field, space", Query{URL: urls["u09"]}, []string{"u09"}},
+		{"field with another filter", Query{URL: urls["u07"], Institution: "umc-utrecht"}, []string{"u07"}},
+		{"field and query string", Query{Q: "verhaal", URL: urls["u05"]}, []string{"u05"}},
+		{"field with a filter that excludes it", Query{URL: urls["u01"], Institution: "uz-leuven"}, []string{}},
+		{"unknown address", Query{URL: "https://example.org/b"}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := searchIDs(t, ix, tt.q); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestOlderMapping opens an index created before author had doc values and
+// url was indexed: it must still open and search, with the author facet
+// right, and say in the log that a rebuild would help.
+func TestOlderMapping(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "idx")
+	m, err := newMapping()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.DefaultMapping.Properties[fieldAuthor].Fields[0].DocValues = false
+	m.DefaultMapping.Properties[fieldURL].Fields[0] = &mapping.FieldMapping{Type: "text", Store: true}
+	bi, err := bleve.NewUsing(dir, m, scorch.Name, scorch.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := loadDocs(t)
+	batch := bi.NewBatch()
+	for i := range docs {
+		if err := batch.Index(docs[i].ID, bleveDoc(&docs[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bi.Batch(batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := bi.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var log strings.Builder
+	ix, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if !strings.Contains(log.String(), "mediawatch reindex") || !strings.Contains(log.String(), "fields=\"[url author]\"") {
+		t.Errorf("log does not name the outdated fields: %s", log.String())
+	}
+	res, err := ix.Search(context.Background(), Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authors := map[string]int{}
+	for _, d := range docs {
+		authors[d.Author]++
+	}
+	if got := res.Facets[FacetAuthor]; len(got) != len(authors) || got[0].Count != authors[got[0].Term] {
+		t.Errorf("author facet %v, want %v", got, authors)
+	}
+	// Not found until the rebuild, but not an error either.
+	for _, q := range []Query{{Q: `url:"https://nos.nl/artikel/1001"`}, {URL: "https://nos.nl/artikel/1001"}} {
+		if got := searchIDs(t, ix, q); len(got) != 0 {
+			t.Errorf("%+v: %v", q, got)
+		}
+	}
+
+	// An index created with the current mapping draws no warning.
+	fresh, _, freshDir := openTestIndex(t)
+	if err := fresh.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	fresh, err = Open(freshDir, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if strings.Contains(log.String(), "older mapping") {
+		t.Errorf("current mapping reported as older: %s", log.String())
 	}
 }
 
@@ -362,7 +817,7 @@ func TestSearchCancelled(t *testing.T) {
 func FuzzSearch(f *testing.F) {
 	for _, seed := range []string{
 		"", "ziekenhuis", `"spoedeisende hulp"`, "title:foo", "+a -b", "/[a-/", "a~2", "published:>2025-01-01",
-		"institution:uz-leuven", `text:"<script>"`, "((((", `\`, "*", "?", "a:b:c", "^3", "-", `"`, "😀~", "5",
+		"institution:uz-leuven", `author:"Jan de Vries"`, `url:"https://example.org/a?b=1"`, `-url:""`, `text:"<script>"`, "((((", `\`, "*", "?", "a:b:c", "^3", "-", `"`, "😀~", "5",
 	} {
 		f.Add(seed)
 	}
