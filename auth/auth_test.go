@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,29 @@ func TestLimiter(t *testing.T) {
 	}
 	if !l.Allowed("anna", "203.0.113.7", t0.Add(2*time.Minute)) {
 		t.Error("still refused after the window")
+	}
+}
+
+// TestLimiterForgetsSprayedNames: failures for thousands of made-up names
+// age out of memory instead of piling up.
+func TestLimiterForgetsSprayedNames(t *testing.T) {
+	l := NewLimiter(3, time.Minute)
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for i := range 3 * sweepAt {
+		// One new name every 10 ms from rotating addresses: after a
+		// minute the early ones have aged out.
+		now := start.Add(time.Duration(i) * 10 * time.Millisecond)
+		l.Failed(fmt.Sprintf("user%d", i), fmt.Sprintf("192.0.2.%d", i%200), now)
+	}
+	l.mu.Lock()
+	n := len(l.failures)
+	l.mu.Unlock()
+	// Within the last minute: 6,000 names plus 200 addresses at most,
+	// plus what arrived since the last sweep.
+	if n > sweepAt+6200 {
+		t.Errorf("%d keys tracked after spraying %d names, want the aged-out ones forgotten", n, 3*sweepAt)
+	}
+	if l.Allowed("user0", "198.51.100.1", start.Add(time.Hour)) != true {
+		t.Error("an account is still refused an hour after its one failure")
 	}
 }

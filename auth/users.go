@@ -155,10 +155,26 @@ func (l *Limiter) Allowed(name, addr string, now time.Time) bool {
 func (l *Limiter) Failed(name, addr string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Someone spraying made-up names must not grow the map without end:
+	// when it is large, forget what has aged out of the window.
+	if len(l.failures) >= sweepAt {
+		for k := range l.failures {
+			l.recent(k, now)
+		}
+	}
 	for _, k := range []string{"name:" + strings.ToLower(name), "addr:" + addr} {
-		l.failures[k] = append(l.recent(k, now), now)
+		list := append(l.recent(k, now), now)
+		// Only the last Max failures decide; older ones are dead weight.
+		if len(list) > l.Max {
+			list = list[len(list)-l.Max:]
+		}
+		l.failures[k] = list
 	}
 }
+
+// sweepAt is the number of tracked names and addresses above which a failed
+// login first drops the ones whose failures have all aged out.
+const sweepAt = 10000
 
 // recent returns the key's failures within the window, dropping older
 // ones; l.mu is held.

@@ -161,17 +161,12 @@ func (s *server) related(ctx context.Context, a alerts.Alert) []relatedGroup {
 		}
 	}
 	if a.Mention.URL != "" {
-		search("Other mentions of the same address", index.Query{Q: "url:" + quoteQuery(a.Mention.URL)})
+		search("Other mentions of the same address", index.Query{URL: a.Mention.URL})
 	}
 	if a.Mention.Author != "" {
 		search("More by this author", index.Query{Author: a.Mention.Author})
 	}
 	return out
-}
-
-// quoteQuery makes s one phrase of Bleve's query-string syntax.
-func quoteQuery(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // alertAction serves POST /alerts/{id}/act, the action buttons of the

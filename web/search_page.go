@@ -32,8 +32,8 @@ var searchFacets = []struct{ Name, Label, Param string }{
 	{index.FacetInstitution, "Institution", "institution"},
 	{index.FacetCategory, "Category", "category"},
 	{index.FacetSource, "Source", "source"},
-	{"author", "Author", "author"},
-	{"day", "Day", "day"},
+	{index.FacetAuthor, "Author", "author"},
+	{index.FacetDay, "Day", "day"},
 }
 
 type searchPageData struct {
@@ -82,6 +82,7 @@ func (s *server) searchPage(w http.ResponseWriter, r *http.Request) {
 	q := index.Query{Q: d.Q, Institution: d.Institution, Category: d.Category, Source: d.Source, Author: d.Author,
 		From: (d.Page - 1) * searchPageSize, Size: searchPageSize}
 	loc := s.printer(r).Location()
+	q.Zone = loc // days of the day facet are the user's days
 	for _, b := range []struct {
 		raw  string
 		dst  *time.Time

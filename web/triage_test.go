@@ -45,7 +45,7 @@ func newTriageServer(t *testing.T, userHeader string) (*httptest.Server, http.Ha
 
 // newTriageStore is a real triage store on a JetStream server of the
 // test's own, followed until the test ends.
-func newTriageStore(t *testing.T) *triage.Store {
+func newTriageStore(t testing.TB) *triage.Store {
 	t.Helper()
 	js := natstest.Connect(t, natstest.StartJetStream(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
