@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mediawatch/mediawatch/audit"
@@ -25,9 +26,11 @@ type loginPage struct {
 }
 
 // localPath keeps a "next" address on this site: a path, not //host or a
-// scheme, so a login link cannot send a user elsewhere afterwards.
+// scheme, so a login link cannot send a user elsewhere afterwards. Control
+// characters are refused too: browsers drop a tab from "/\t/evil.example"
+// and go to //evil.example.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsFunc(next, unicode.IsControl) {
 		return "/"
 	}
 	return next
