@@ -61,7 +61,8 @@ func parsePages() map[string]*template.Template {
 }
 
 // printer picks the language (the switch's cookie, else Accept-Language)
-// and the zone (the switch's cookie, else the configured one).
+// and the zone (the switch's cookie, else the user's, else the configured
+// one).
 func (s *server) printer(r *http.Request) *i18n.Printer {
 	var lang, zone string
 	if c, err := r.Cookie(langCookie); err == nil {
@@ -71,6 +72,9 @@ func (s *server) printer(r *http.Request) *i18n.Printer {
 		zone = c.Value
 	}
 	loc := s.opts.TimeZone
+	if l, ok := s.opts.UserZones[strings.ToLower(identityOf(r).User)]; ok && l != nil {
+		loc = l
+	}
 	if slices.Contains(i18n.Zones(), zone) {
 		if l, err := time.LoadLocation(zone); err == nil {
 			loc = l

@@ -91,8 +91,10 @@ type Options struct {
 	UserHeader     string
 	RolesHeader    string
 	TrustedProxies []netip.Prefix
-	// TimeZone is the zone dates are shown in unless the user picks one.
-	TimeZone *time.Location
+	// TimeZone is the zone dates are shown in unless the user picks one
+	// with the switch or has one in UserZones (by lower-case name).
+	TimeZone  *time.Location
+	UserZones map[string]*time.Location
 	// AtomFeeds are served on GET /feeds/alerts.atom, each to the holder
 	// of its token (see atom.go).
 	AtomFeeds []AtomFeed
