@@ -18,11 +18,14 @@ import (
 	"time"
 
 	"github.com/mediawatch/mediawatch/alerts"
+	"github.com/mediawatch/mediawatch/audit"
+	"github.com/mediawatch/mediawatch/auth"
 	"github.com/mediawatch/mediawatch/bus"
 	"github.com/mediawatch/mediawatch/config"
 	"github.com/mediawatch/mediawatch/index"
 	"github.com/mediawatch/mediawatch/ingest"
 	"github.com/mediawatch/mediawatch/match"
+	"github.com/mediawatch/mediawatch/savedsearch"
 	"github.com/mediawatch/mediawatch/silence"
 	"github.com/mediawatch/mediawatch/triage"
 	"github.com/mediawatch/mediawatch/web"
@@ -44,6 +47,10 @@ type Options struct {
 	RulesPollInterval time.Duration
 }
 
+// recentAlerts is how many alerts the dashboard holds in memory for its
+// queue: a busy week of both hospitals, with room to spare.
+const recentAlerts = 20_000
+
 // App is one mediawatch daemon.
 type App struct {
 	cfg      *config.Config
@@ -57,6 +64,9 @@ type App struct {
 	// together must not store their matchers out of order.
 	reloadMu    sync.Mutex
 	ruleMetrics *ruleMetrics
+
+	// access is how the dashboard knows its users, from the config.
+	access access
 
 	ready    chan struct{}
 	httpAddr string
@@ -85,6 +95,9 @@ func New(opts Options) (*App, error) {
 	}
 	m, err := LoadMatcher(opts.Config)
 	if err != nil {
+		return nil, err
+	}
+	if a.access, err = newAccess(opts.Config); err != nil {
 		return nil, err
 	}
 	if a.ruleMetrics, err = newRuleMetrics(reg); err != nil {
@@ -172,7 +185,8 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 // Run starts every stage and blocks until ctx ends, then shuts down in this
 // order, each step bounded:
 //
-//  1. HTTP server (stop taking requests; in-flight ones finish),
+//  1. HTTP server (stop taking requests; the open queue pages' event
+//     streams end; other in-flight requests finish),
 //  2. scheduler (no new polls; in-flight polls finish and publish),
 //  3. rule directory watcher (a reload in progress finishes),
 //  4. pipeline (the batch in hand is indexed, alerted and acknowledged),
@@ -244,7 +258,16 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureAuditStream(ctx, conn.JS); err != nil {
+	auditLog, err := audit.Open(ctx, conn.JS)
+	if err != nil {
+		return err
+	}
+	sessions, err := auth.NewSessions(ctx, conn.JS, cfg.HTTP.SessionLifetime.D())
+	if err != nil {
+		return err
+	}
+	saved, err := savedsearch.Open(ctx, conn.JS)
+	if err != nil {
 		return err
 	}
 	notifier, err := newNotifier(ctx, conn, cfg, triageStore, silences, log.With("component", "notify"), a.registry)
@@ -310,9 +333,21 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 
+	oidc, err := newOIDC(ctx, cfg.HTTP.OIDC)
+	if err != nil {
+		return err
+	}
+
 	a.sched = sched
-	recent := alerts.NewRecent(1000)
-	handler := web.Handler(web.Options{
+	// The queue pages work on the recent alerts: enough for a busy week
+	// (the view follows the last 7 days) of both hospitals.
+	recent := alerts.NewRecent(recentAlerts)
+	reveal := &revealer{js: conn.JS, matcher: a.Matcher, audit: auditLog}
+	// liveCtx ends the queue pages' event streams when the HTTP server
+	// shuts down; other requests finish as they are.
+	liveCtx, stopLive := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLive()
+	webOpts := web.Options{
 		Searcher: ix,
 		Feeds:    sched,
 		Alerts:   recent,
@@ -325,16 +360,26 @@ func (a *App) Run(ctx context.Context) error {
 			}},
 			{Name: "index", Fn: func(context.Context) error { return ix.Healthy() }},
 		},
-		Gatherer:    a.registry,
-		Logger:      log.With("component", "web"),
-		Version:     a.version,
-		Triage:      triageStore,
-		Silences:    silences,
-		Revealer:    &revealer{js: conn.JS, matcher: a.Matcher},
-		RolesHeader: cfg.HTTP.RolesHeader,
-		RevealRoles: cfg.HTTP.RevealRoles,
-		UserHeader:  cfg.HTTP.UserHeader,
-		ExternalURL: cfg.HTTP.ExternalURL,
+		Gatherer:       a.registry,
+		Logger:         log.With("component", "web"),
+		Version:        a.version,
+		Triage:         triageStore,
+		Silences:       silences,
+		Revealer:       reveal,
+		RevealRoles:    cfg.HTTP.RevealRoles,
+		Posts:          reveal,
+		Rules:          ruleBook{matcher: a.Matcher},
+		Live:           &live{js: conn.JS, logger: log.With("component", "live"), done: liveCtx},
+		Audit:          auditLog,
+		SavedSearches:  saved,
+		Sessions:       sessions,
+		LoginLimiter:   a.access.limiter,
+		UserHeader:     cfg.HTTP.UserHeader,
+		RolesHeader:    cfg.HTTP.RolesHeader,
+		TrustedProxies: a.access.trustedProxies,
+		TimeZone:       a.access.timeZone,
+		UserZones:      a.access.userZones,
+		ExternalURL:    cfg.HTTP.ExternalURL,
 		AtomFeeds: func() []web.AtomFeed {
 			feeds := make([]web.AtomFeed, 0, len(cfg.HTTP.AtomFeeds))
 			for _, f := range cfg.HTTP.AtomFeeds {
@@ -343,13 +388,23 @@ func (a *App) Run(ctx context.Context) error {
 			}
 			return feeds
 		}(),
-	})
+	}
+	// Only set ways to log in go into the interfaces: a nil pointer in an
+	// interface is not nil, and would turn off the dashboard's local mode.
+	if a.access.users != nil {
+		webOpts.Users = a.access.users
+	}
+	if oidc != nil {
+		webOpts.OIDC = oidc
+	}
+	handler := web.Handler(webOpts)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	a.httpAddr = ln.Addr().String()
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(stopLive)
 
 	// Each stage gets its own context so they can be stopped one by one in
 	// the documented order.

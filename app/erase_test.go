@@ -15,6 +15,7 @@ import (
 
 	"github.com/mediawatch/mediawatch/alerts"
 	"github.com/mediawatch/mediawatch/app"
+	"github.com/mediawatch/mediawatch/audit"
 	"github.com/mediawatch/mediawatch/bus"
 	"github.com/mediawatch/mediawatch/config"
 	"github.com/mediawatch/mediawatch/index"
@@ -33,7 +34,7 @@ const (
 
 // erasedStreams are the streams Erase changes, with AUDIT, which it must
 // leave alone.
-var erasedStreams = []string{bus.StreamMentions, bus.StreamAlerts, triage.StreamTriage, app.StreamNotifications, app.StreamAudit}
+var erasedStreams = []string{bus.StreamMentions, bus.StreamAlerts, triage.StreamTriage, app.StreamNotifications, audit.Stream}
 
 // stored is everything a data dir holds that Erase may change.
 type stored struct {
@@ -256,7 +257,7 @@ func TestEraseRemovesAPostEverywhere(t *testing.T) {
 	// Everything else is untouched: what is left is what was there less
 	// exactly as many messages as the erase counted.
 	storeOf := map[string]string{bus.StreamMentions: app.StoreMentions, bus.StreamAlerts: app.StoreAlerts,
-		triage.StreamTriage: app.StoreTriage, app.StreamNotifications: app.StoreNotifications, app.StreamAudit: ""}
+		triage.StreamTriage: app.StoreTriage, app.StreamNotifications: app.StoreNotifications, audit.Stream: ""}
 	for _, stream := range erasedStreams {
 		for seq, msg := range after.msgs[stream] {
 			if before.msgs[stream][seq] != msg {
