@@ -33,7 +33,7 @@ const MaxPerUser = 50
 
 // ErrTooMany is returned by Save for a new name when the user already
 // keeps MaxPerUser searches.
-var ErrTooMany = fmt.Errorf("at most %d saved searches per user", MaxPerUser)
+var ErrTooMany = fmt.Errorf("%w: at most %d per user", web.ErrTooManySaved, MaxPerUser)
 
 // ErrInvalid is returned for an empty user or search name.
 var ErrInvalid = errors.New("invalid saved search")

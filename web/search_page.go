@@ -20,6 +20,10 @@ type SavedSearch struct {
 	Query string `json:"query"`
 }
 
+// ErrTooManySaved is what a SavedSearches store answers when a user has
+// saved as many searches as it keeps.
+var ErrTooManySaved = errors.New("too many saved searches")
+
 // SavedSearches keeps each user's saved searches.
 type SavedSearches interface {
 	List(ctx context.Context, user string) ([]SavedSearch, error)
@@ -165,6 +169,10 @@ func (s *server) saveSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.opts.SavedSearches.Save(r.Context(), identityOf(r).User, SavedSearch{Name: name, Query: query}); err != nil {
+		if errors.Is(err, ErrTooManySaved) {
+			s.failure(w, r, http.StatusConflict, "You have saved as many searches as can be kept. Delete one first.")
+			return
+		}
 		s.opts.Logger.Error("save search", "err", err)
 		s.failure(w, r, http.StatusServiceUnavailable, "The search could not be saved. Try again.")
 		return
