@@ -52,16 +52,9 @@ func newAccessFixture(t *testing.T, mutate ...func(*Options)) *accessFixture {
 	t.Helper()
 	ns := natstest.StartJetStream(t)
 	js := natstest.Connect(t, ns)
+	store := triageStoreOn(t, js)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := triage.EnsureStream(ctx, js, 24*time.Hour, 1); err != nil {
-		t.Fatal(err)
-	}
-	store, err := triage.NewStore(js, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	natstest.Follow(t, store.Follow)
 	sessions, err := auth.NewSessions(ctx, js, time.Hour)
 	if err != nil {
 		t.Fatal(err)

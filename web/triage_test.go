@@ -15,6 +15,7 @@ import (
 	"github.com/mediawatch/mediawatch/alerts"
 	"github.com/mediawatch/mediawatch/internal/natstest"
 	"github.com/mediawatch/mediawatch/triage"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -47,7 +48,12 @@ func newTriageServer(t *testing.T, userHeader string) (*httptest.Server, http.Ha
 // test's own, followed until the test ends.
 func newTriageStore(t testing.TB) *triage.Store {
 	t.Helper()
-	js := natstest.Connect(t, natstest.StartJetStream(t))
+	return triageStoreOn(t, natstest.Connect(t, natstest.StartJetStream(t)))
+}
+
+// triageStoreOn is a real triage store on js, followed until the test ends.
+func triageStoreOn(t testing.TB, js jetstream.JetStream) *triage.Store {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := triage.EnsureStream(ctx, js, 24*time.Hour, 1); err != nil {
