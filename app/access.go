@@ -29,11 +29,6 @@ type access struct {
 	userZones map[string]*time.Location
 }
 
-// defaultTrustedProxies are believed when user_header is set without
-// trusted_proxies (as config.Parse sets it; a config built in code may
-// not have been parsed).
-var defaultTrustedProxies = []string{"127.0.0.0/8", "::1/128"}
-
 func newAccess(cfg *config.Config) (access, error) {
 	var ac access
 	h := cfg.HTTP
@@ -59,17 +54,7 @@ func newAccess(cfg *config.Config) (access, error) {
 		}
 		ac.users = users
 	}
-	proxies := h.TrustedProxies
-	if proxies == nil && h.UserHeader != "" {
-		proxies = defaultTrustedProxies
-	}
-	for i, p := range proxies {
-		prefix, err := parsePrefix(p)
-		if err != nil {
-			return access{}, fmt.Errorf("http.trusted_proxies[%d]: %w", i, err)
-		}
-		ac.trustedProxies = append(ac.trustedProxies, prefix)
-	}
+	ac.trustedProxies = cfg.TrustedProxyNetworks()
 	ac.limiter = auth.NewLimiter(h.LoginLimit.Max, h.LoginLimit.Window.D())
 	tz, err := time.LoadLocation(h.TimeZone)
 	if err != nil {
@@ -77,33 +62,6 @@ func newAccess(cfg *config.Config) (access, error) {
 	}
 	ac.timeZone = tz
 	return ac, nil
-}
-
-// parsePrefix reads a network as config.Validate accepts it: a CIDR, or an
-// address standing for itself alone (/32 or /128). An IPv4 address mapped
-// into IPv6 is read as the IPv4 address: the dashboard compares the
-// peers' addresses unmapped.
-func parsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR or an IP address: %w", s, err)
-		}
-		if a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("%q: an address with a zone cannot be matched", s)
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR: %w", s, err)
-	}
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p.Masked(), nil
 }
 
 // newOIDC asks the provider for its configuration, when OIDC login is

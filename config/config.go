@@ -119,6 +119,10 @@ type HTTP struct {
 	OIDC OIDC `yaml:"oidc"`
 }
 
+// defaultTrustedProxies are believed when http.user_header is set without
+// http.trusted_proxies: a proxy on the same host.
+var defaultTrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+
 // LoginLimit refuses logins for an account or from an address after Max
 // failures within Window.
 type LoginLimit struct {
@@ -425,7 +429,7 @@ func (c *Config) finalize(t *tree) {
 		c.HTTP.OIDC.secret = os.Getenv(c.HTTP.OIDC.ClientSecretEnv)
 	}
 	if c.HTTP.UserHeader != "" && c.HTTP.TrustedProxies == nil {
-		c.HTTP.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+		c.HTTP.TrustedProxies = defaultTrustedProxies
 	}
 	for i := range c.Feeds {
 		f := &c.Feeds[i]
@@ -443,6 +447,23 @@ func (c *Config) finalize(t *tree) {
 			f.ID = defaultFeedID(f.Source, f.URL)
 		}
 	}
+}
+
+// TrustedProxyNetworks returns http.trusted_proxies parsed, in file order;
+// with http.user_header set and no list (a configuration built in code
+// rather than parsed), loopback.
+func (c *Config) TrustedProxyNetworks() []netip.Prefix {
+	list := c.HTTP.TrustedProxies
+	if list == nil && c.HTTP.UserHeader != "" {
+		list = defaultTrustedProxies
+	}
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := parseNetwork(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // AllowedPrivateNetworks returns ingest.allow_private_networks parsed, in

@@ -796,3 +796,27 @@ func TestRetention(t *testing.T) {
 		t.Errorf("a bare number: err = %v, want an invalid duration at line 1", err)
 	}
 }
+
+// TestTrustedProxyNetworks: addresses stand for themselves, IPv4 mapped into
+// IPv6 is read as IPv4 (peers are compared unmapped), and a user header
+// without a list believes loopback only.
+func TestTrustedProxyNetworks(t *testing.T) {
+	cfg := Default()
+	cfg.HTTP.UserHeader = "X-Forwarded-User"
+	cfg.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8", "::ffff:10.1.2.3", "::ffff:10.0.0.0/104"}
+	var got []string
+	for _, p := range cfg.TrustedProxyNetworks() {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.168.1.7/32 ::1/128 fd00::/8 10.1.2.3/32 10.0.0.0/8"; strings.Join(got, " ") != want {
+		t.Errorf("networks = %v, want %s", got, want)
+	}
+	cfg.HTTP.TrustedProxies = nil
+	if n := cfg.TrustedProxyNetworks(); len(n) != 2 || !n[0].Contains(netip.MustParseAddr("127.0.0.1")) || !n[1].Contains(netip.IPv6Loopback()) {
+		t.Errorf("no list with a user header: %v, want loopback", n)
+	}
+	cfg.HTTP.UserHeader = ""
+	if n := cfg.TrustedProxyNetworks(); n != nil {
+		t.Errorf("no user header: %v, want none", n)
+	}
+}

@@ -188,12 +188,15 @@ func (c *checker) ingest(in Ingest) {
 }
 
 // parseNetwork reads a CIDR, or a single address as a one-address prefix.
+// An IPv4 address mapped into IPv6 is read as the IPv4 address: peers are
+// compared unmapped.
 func parseNetwork(s string) (netip.Prefix, error) {
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
 			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or an IP address", s)
 		}
+		a = a.Unmap()
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)
@@ -205,6 +208,9 @@ func parseNetwork(s string) (netip.Prefix, error) {
 		// 10.0.0.0/8; allowing a whole network by accident is not safe.
 		return netip.Prefix{}, fmt.Errorf("%q has host bits set; write %s for the network or %s for the one address",
 			s, p.Masked(), netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
 	return p, nil
 }
