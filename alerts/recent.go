@@ -21,6 +21,17 @@ type Recent struct {
 	limit int
 	byID  map[string]int // alert id → position in list
 	list  []Alert        // in stream order, oldest first
+	// seq is the ALERTS sequence of the last message Follow applied: what
+	// a page rendered from this view has seen, where its live updates
+	// start.
+	seq uint64
+}
+
+// Seq returns the ALERTS stream sequence of the last alert applied.
+func (r *Recent) Seq() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.seq
 }
 
 // NewRecent keeps at most limit alerts.
@@ -88,9 +99,14 @@ func (r *Recent) Follow(ctx context.Context, conn *bus.Conn, lookback time.Durat
 		var a Alert
 		if err := json.Unmarshal(msg.Data(), &a); err != nil {
 			logger.Warn("undecodable alert on stream", "subject", msg.Subject(), "err", err)
-			return
+		} else {
+			r.Add(a)
 		}
-		r.Add(a)
+		if meta, err := msg.Metadata(); err == nil {
+			r.mu.Lock()
+			r.seq = max(r.seq, meta.Sequence.Stream)
+			r.mu.Unlock()
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", bus.StreamAlerts, err)

@@ -24,12 +24,22 @@ type live struct {
 	// by itself, and the HTTP server's shutdown waits for idle
 	// connections.
 	done context.Context
+	// seen, when set, gives the ALERTS and TRIAGE sequences the
+	// dashboard's views (recent alerts, triage store) have applied: a
+	// page rendered from them has seen exactly that much, so its live
+	// updates start there. Without it, the streams' ends.
+	seen func() (alerts, triage uint64)
 }
 
 var _ web.Live = (*live)(nil)
 
-// Position is the last sequence of each stream now.
+// Position is where a page rendered now has seen up to: what the views
+// have applied, or else the last sequence of each stream.
 func (l *live) Position(ctx context.Context) (web.Position, error) {
+	if l.seen != nil {
+		a, t := l.seen()
+		return web.Position{Alerts: a, Triage: t}, nil
+	}
 	a, err := l.lastSeq(ctx, bus.StreamAlerts)
 	if err != nil {
 		return web.Position{}, err

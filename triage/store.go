@@ -173,6 +173,13 @@ func (s *Store) advanceLocked(seq uint64) {
 	}
 }
 
+// Applied returns the TRIAGE stream sequence of the last event applied.
+func (s *Store) Applied() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.applied
+}
+
 // WaitCaughtUp returns once the store has applied every event the stream
 // held when it was called: after it, Get answers as the stream does.
 func (s *Store) WaitCaughtUp(ctx context.Context) error {

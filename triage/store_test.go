@@ -139,6 +139,10 @@ func TestStoreReplicasConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 	sa, sb := a.store.Get(alert), b.store.Get(alert)
+	// Both have applied the three events, the stream's sequences 1 to 3.
+	if a.store.Applied() != 3 || b.store.Applied() != 3 {
+		t.Errorf("applied %d and %d, want 3 both", a.store.Applied(), b.store.Applied())
+	}
 	if len(sa.History) != 3 || sa.Status != StatusAssigned || sa.Assignee != sb.Assignee || sa.Seq != sb.Seq || len(sb.History) != 3 {
 		t.Errorf("replicas disagree or lost an event:\n a %+v\n b %+v", sa, sb)
 	}

@@ -110,8 +110,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	heartbeatDone := make(chan struct{})
+	// The heartbeat must not write after the handler returns: cancel it
+	// and wait for it.
+	defer func() { cancel(); <-heartbeatDone }()
 	go func() {
+		defer close(heartbeatDone)
 		t := time.NewTicker(sseHeartbeat)
 		defer t.Stop()
 		for {
@@ -150,7 +154,14 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			return send("alert", id, map[string]string{"id": a.ID, "html": buf.String()})
 		case ev.Triage != nil:
 			e := ev.Triage
-			return send("status", id, map[string]string{"id": e.AlertID, "status": e.Status, "label": p.P.T(statusLabel(e.Status)), "actor": e.Actor})
+			// A row whose new status the page's filter does not show
+			// (resolved, on the open queue) leaves the page.
+			leaves := false
+			if a, ok := s.opts.Alerts.Get(e.AlertID); ok {
+				leaves = !filter.keep(a, e.Status, "")
+			}
+			return send("status", id, map[string]any{"id": e.AlertID, "status": e.Status, "label": p.P.T(statusLabel(e.Status)),
+				"actor": e.Actor, "leaves": leaves})
 		}
 		return nil
 	})

@@ -113,10 +113,33 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 func (s *server) pageFor(r *http.Request, name string, data any) page {
 	id := identityOf(r)
 	return page{
-		P: s.printer(r), Nonce: nonceOf(r), Me: id, Self: r.URL.RequestURI(), Nav: name,
+		P: s.printer(r), Nonce: nonceOf(r), Me: id, Self: selfOf(r), Nav: name,
 		CanTriage: id.Can(auth.PermTriage) && s.opts.Triage != nil, CanReveal: s.mayReveal(id) && s.opts.Revealer != nil,
 		CanAdmin: id.Can(auth.PermAdmin), Version: s.opts.Version, Now: time.Now(), Data: data,
 	}
+}
+
+// selfOf is the address a page's links and switches come back to: the
+// request's own for a GET, and for a page shown in answer to a form (a
+// reveal, a failed action, a rules test) the page the form was on, since
+// a GET of the form's address has no page.
+func selfOf(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.RequestURI()
+	}
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/alerts/") && r.PathValue("id") != "":
+		return "/alerts/" + url.PathEscape(r.PathValue("id"))
+	case strings.HasPrefix(p, "/rules"):
+		return "/rules"
+	case strings.HasPrefix(p, "/silences"):
+		return "/silences"
+	case strings.HasPrefix(p, "/search"):
+		return "/search"
+	case p == "/login":
+		return "/login"
+	}
+	return "/"
 }
 
 type errorPage struct {

@@ -151,6 +151,11 @@ func TestRevealPage(t *testing.T) {
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("a page with revealed evidence has Cache-Control %q, want no-store", cc)
 	}
+	// The language switch on it comes back to the alert's page, which a
+	// GET can show, not to the form's address.
+	if !strings.Contains(page, `name="next" value="/alerts/pd1"`) {
+		t.Error("the switch on the revealed page does not come back to /alerts/pd1")
+	}
 }
 
 func TestLanguageFromHeaderAndSwitch(t *testing.T) {

@@ -118,6 +118,15 @@ func (s *server) queuePage(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	v := r.URL.Query()
 	f := readQueueFilter(v, now)
+	// The live position is taken before the rows: an alert that comes in
+	// between is then both on the page and in the live stream (the script
+	// replaces the row), never in neither.
+	var liveFrom string
+	if s.opts.Live != nil {
+		if pos, err := s.opts.Live.Position(r.Context()); err == nil {
+			liveFrom = pos.String()
+		}
+	}
 	all := s.opts.Alerts.List(maxQueueAlerts)
 	status := make(map[string]string, len(all))
 	for _, a := range all {
@@ -148,11 +157,7 @@ func (s *server) queuePage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	data.Rows = rows
-	if s.opts.Live != nil {
-		if pos, err := s.opts.Live.Position(r.Context()); err == nil {
-			data.LiveFrom = pos.String()
-		}
-	}
+	data.LiveFrom = liveFrom
 	s.render(w, r, http.StatusOK, "queue.html", "Alerts", data)
 }
 

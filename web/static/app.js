@@ -58,6 +58,7 @@
       var msg = JSON.parse(ev.data);
       var tr = tbody.querySelector("tr[data-id=\"" + CSS.escape(msg.id) + "\"]");
       if (!tr) { return; }
+      if (msg.leaves) { tr.remove(); return; }
       tr.className = tr.className.replace(/\bst-[a-z_]+/, "st-" + msg.status);
       var cell = tr.querySelector("[data-status]");
       if (cell) { cell.textContent = msg.label; }
