@@ -48,8 +48,13 @@ type Options struct {
 }
 
 // recentAlerts is how many alerts the dashboard holds in memory for its
-// queue: a busy week of both hospitals, with room to spare.
-const recentAlerts = 20_000
+// queue (about 2 KB each): a busy month of both hospitals. recentLookback
+// is how far back the view reads at start-up: the queue's longest time
+// range.
+const (
+	recentAlerts   = 20_000
+	recentLookback = 30 * 24 * time.Hour
+)
 
 // App is one mediawatch daemon.
 type App struct {
@@ -339,8 +344,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	a.sched = sched
-	// The queue pages work on the recent alerts: enough for a busy week
-	// (the view follows the last 7 days) of both hospitals.
+	// The queue pages work on the recent alerts: the last 30 days (the
+	// queue's longest time range) or the retention if shorter, at most
+	// recentAlerts of them.
 	recent := alerts.NewRecent(recentAlerts)
 	reveal := &revealer{js: conn.JS, matcher: a.Matcher, audit: auditLog}
 	// liveCtx ends the queue pages' event streams when the HTTP server
@@ -430,7 +436,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	followDone := stages.start("follow", func() error { return recent.Follow(followCtx, conn, 7*24*time.Hour, log) })
+	followDone := stages.start("follow", func() error { return recent.Follow(followCtx, conn, min(recentLookback, cfg.Retention.D()), log) })
 	triageDone := stages.start("triage", func() error { return triageStore.Follow(followCtx) })
 	silenceDone := stages.start("silences", func() error { return silences.Follow(followCtx, nil) })
 	notifyDone := stages.start("notify", func() error { return notifier.dispatcher.Run(notifyCtx) })
