@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,6 +28,9 @@ type metrics struct {
 	failures      *prometheus.GaugeVec
 	ingested      *prometheus.CounterVec
 	parsed        *prometheus.CounterVec
+	interval      *prometheus.GaugeVec
+	backoff       *prometheus.GaugeVec
+	nextPoll      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, feeds []FeedSpec) (*metrics, error) {
@@ -56,6 +60,18 @@ func newMetrics(reg prometheus.Registerer, feeds []FeedSpec) (*metrics, error) {
 			Name: "mediawatch_feed_items_parsed_total",
 			Help: "Items found in fetched feeds, new or not.",
 		}, []string{"feed"}),
+		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediawatch_feed_interval_seconds",
+			Help: "Configured time between polls of a feed while it succeeds.",
+		}, []string{"feed"}),
+		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediawatch_feed_backoff_seconds",
+			Help: "Delay before the next poll of a feed chosen because its last poll failed (the backoff, or the server's Retry-After when longer; it replaces the interval); 0 when the last poll succeeded.",
+		}, []string{"feed"}),
+		nextPoll: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediawatch_feed_next_poll_timestamp_seconds",
+			Help: "Unix time a feed is next due for a poll (0 until its state is loaded).",
+		}, []string{"feed"}),
 	}
 	for _, f := range feeds {
 		for _, r := range fetchResults {
@@ -66,16 +82,35 @@ func newMetrics(reg prometheus.Registerer, feeds []FeedSpec) (*metrics, error) {
 		m.failures.WithLabelValues(f.ID)
 		m.ingested.WithLabelValues(f.ID)
 		m.parsed.WithLabelValues(f.ID)
+		m.interval.WithLabelValues(f.ID).Set(f.Interval.Seconds())
+		m.backoff.WithLabelValues(f.ID)
+		m.nextPoll.WithLabelValues(f.ID)
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.fetches, m.fetchDuration, m.lastSuccess, m.failures, m.ingested, m.parsed} {
+	for _, c := range []prometheus.Collector{m.fetches, m.fetchDuration, m.lastSuccess, m.failures, m.ingested, m.parsed, m.interval, m.backoff, m.nextPoll} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// scheduled records when a feed is next due and how much of the wait is
+// owed to failures.
+func (m *metrics) scheduled(feedID string, next time.Time, backoff time.Duration) {
+	m.backoff.WithLabelValues(feedID).Set(max(backoff, 0).Seconds())
+	m.nextPoll.WithLabelValues(feedID).Set(unixSeconds(next))
+}
+
+// unixSeconds is t as a Unix timestamp with sub-second precision, 0 for the
+// zero time.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 // fetchResult classifies a failed fetch for the result label.

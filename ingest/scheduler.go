@@ -319,11 +319,20 @@ func (s *Scheduler) ensureLoaded(ctx context.Context, f *feed) error {
 		}
 		s.metrics.failures.WithLabelValues(f.spec.ID).Set(float64(st.ConsecutiveFailures))
 		if !st.LastSuccess.IsZero() {
-			s.metrics.lastSuccess.WithLabelValues(f.spec.ID).Set(float64(st.LastSuccess.UnixNano()) / 1e9)
+			s.metrics.lastSuccess.WithLabelValues(f.spec.ID).Set(unixSeconds(st.LastSuccess))
 		}
 	} else {
 		st = FeedState{FeedID: f.spec.ID, URL: f.spec.URL}
 	}
+	var owed time.Duration
+	if st.ConsecutiveFailures > 0 && !st.LastAttempt.IsZero() {
+		owed = st.NextPoll.Sub(st.LastAttempt)
+	}
+	next := st.NextPoll
+	if next.IsZero() {
+		next = s.opts.Now() // never polled: due at once
+	}
+	s.metrics.scheduled(f.spec.ID, next, owed)
 	s.mu.Lock()
 	f.state, f.loaded = st, true
 	s.mu.Unlock()
@@ -443,7 +452,8 @@ func (s *Scheduler) succeed(f *feed, st FeedState, now time.Time, items int) err
 	st.NextPoll = now.Add(f.spec.Interval)
 	s.commit(f, st)
 	s.metrics.failures.WithLabelValues(f.spec.ID).Set(0)
-	s.metrics.lastSuccess.WithLabelValues(f.spec.ID).Set(float64(now.UnixNano()) / 1e9)
+	s.metrics.lastSuccess.WithLabelValues(f.spec.ID).Set(unixSeconds(now))
+	s.metrics.scheduled(f.spec.ID, st.NextPoll, 0)
 	s.log.Debug("polled feed", "feed", f.spec.ID, "url", f.spec.URL, "status", st.LastStatus, "items", items, "next_poll", st.NextPoll)
 	if err := s.save(f, st); err != nil {
 		return fmt.Errorf("feed %s: %w", f.spec.ID, err)
@@ -466,6 +476,7 @@ func (s *Scheduler) fail(f *feed, st FeedState, now time.Time, cause error) erro
 	st.LastAttempt = now
 	s.commit(f, st)
 	s.metrics.failures.WithLabelValues(f.spec.ID).Set(float64(st.ConsecutiveFailures))
+	s.metrics.scheduled(f.spec.ID, st.NextPoll, delay)
 	s.log.Warn("feed poll failed", "feed", f.spec.ID, "url", f.spec.URL,
 		"failures", st.ConsecutiveFailures, "next_poll", st.NextPoll, "err", cause)
 	_ = s.save(f, st) // logged by save; the poll error is what matters
