@@ -139,7 +139,7 @@ func Open(path string, opts Options) (*Index, error) {
 
 	ix := &Index{path: path, logger: logger, bleve: bi}
 	if opts.Registerer != nil {
-		ix.metrics, err = newMetrics(opts.Registerer, ix.docCountForMetrics)
+		ix.metrics, err = newMetrics(opts.Registerer, ix.docCountForMetrics, path)
 		if err != nil {
 			_ = bi.Close()
 			return nil, fmt.Errorf("index %s: register metrics: %w", path, err)

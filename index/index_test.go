@@ -413,6 +413,7 @@ func TestMetrics(t *testing.T) {
 		"mediawatch_index_batch_duration_seconds": 1,
 		"mediawatch_index_batch_size":             1,
 		"mediawatch_index_docs":                   1,
+		"mediawatch_index_size_bytes":             1,
 		"mediawatch_index_errors_total":           3, // one series per op, created up front
 	}
 	for name, n := range want {
