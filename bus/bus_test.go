@@ -90,7 +90,8 @@ func TestPublishRetryDeduplicatesByID(t *testing.T) {
 }
 
 // A publish made while the server is down is retried until the server is
-// back and then stored once; the connection gauge follows the outage.
+// back and then stored once; the connection gauge follows the outage and
+// the reconnect is counted.
 func TestPublishRetrySurvivesServerRestart(t *testing.T) {
 	store := t.TempDir()
 	ns := startServer(t, "127.0.0.1:-1", store)
@@ -136,6 +137,9 @@ func TestPublishRetrySurvivesServerRestart(t *testing.T) {
 		t.Fatalf("publish after restart: %v", err)
 	}
 	waitFor(t, "gauge back to 1", func() bool { return connectedGauge(t, reg) == 1 })
+	if got := gathered(t, reg, "mediawatch_nats_reconnects_total"); got != 1 {
+		t.Errorf("mediawatch_nats_reconnects_total = %v after one outage, want 1", got)
+	}
 	s, err := conn.JS.Stream(ctx, StreamMentions)
 	if err != nil {
 		t.Fatal(err)

@@ -54,10 +54,27 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Conn, error) {
 		Name: "mediawatch_nats_connected",
 		Help: "1 while the NATS client connection is up, 0 while it is reconnecting or closed.",
 	})
+	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mediawatch_nats_reconnects_total",
+		Help: "Times the NATS client connection came back after being lost.",
+	})
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(connected); err != nil {
-			return nil, fmt.Errorf("nats: register metrics: %w", err)
+		var registered []prometheus.Collector
+		for _, c := range []prometheus.Collector{connected, reconnects} {
+			if err := opts.Registerer.Register(c); err != nil {
+				unregister(opts.Registerer, registered)
+				return nil, fmt.Errorf("nats: register metrics: %w", err)
+			}
+			registered = append(registered, c)
 		}
+	}
+	// A failed connect leaves nothing registered, so that it can be tried
+	// again on the same registry.
+	fail := func(err error) (*Conn, error) {
+		if opts.Registerer != nil {
+			unregister(opts.Registerer, []prometheus.Collector{connected, reconnects})
+		}
+		return nil, err
 	}
 	name := opts.Name
 	if name == "" {
@@ -80,6 +97,7 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Conn, error) {
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			connected.Set(1)
+			reconnects.Inc()
 			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { connected.Set(0) }),
@@ -94,15 +112,21 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Conn, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect %s: %w", opts.URL, err)
+		return fail(fmt.Errorf("nats: connect %s: %w", opts.URL, err))
 	}
 	connected.Set(1)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("nats: jetstream: %w", err)
+		return fail(fmt.Errorf("nats: jetstream: %w", err))
 	}
 	return &Conn{NC: nc, JS: js}, nil
+}
+
+func unregister(reg prometheus.Registerer, cs []prometheus.Collector) {
+	for _, c := range cs {
+		reg.Unregister(c)
+	}
 }
 
 // Connected reports whether the connection is currently up.
