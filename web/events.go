@@ -91,6 +91,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 3000\n\n")
 	flusher.Flush()
+	defer s.metrics.streamOpened()()
 
 	var mu sync.Mutex // the heartbeat and the events write to w
 	send := func(event, id string, data any) error {

@@ -70,6 +70,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	addr, now := s.clientAddr(r), time.Now()
 	if !s.opts.LoginLimiter.Allowed(name, addr, now) {
+		s.metrics.login(loginLocal, loginRefused)
 		s.auditLogin(r, name, "refused", "too many failed attempts from "+addr)
 		s.renderLogin(w, r, http.StatusTooManyRequests, loginPage{Next: next, Name: name, Error: "Too many failed attempts. Wait a few minutes and try again."})
 		return
@@ -77,11 +78,12 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	user, ok := s.opts.Users.Authenticate(name, r.PostForm.Get("password"))
 	if !ok {
 		s.opts.LoginLimiter.Failed(name, addr, now)
+		s.metrics.login(loginLocal, loginFailed)
 		s.auditLogin(r, name, "failed", "wrong name or password from "+addr)
 		s.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: next, Name: name, Error: "Wrong name or password."})
 		return
 	}
-	s.startSession(w, r, user.Name, user.Roles, "local", next)
+	s.startSession(w, r, user.Name, user.Roles, loginLocal, next)
 }
 
 func (s *server) startSession(w http.ResponseWriter, r *http.Request, user string, roles []string, via, next string) {
@@ -93,10 +95,12 @@ func (s *server) startSession(w http.ResponseWriter, r *http.Request, user strin
 	id, sess, err := s.opts.Sessions.Create(r.Context(), user, roles, via, time.Now())
 	if err != nil {
 		s.opts.Logger.Error("login: store session", "user", user, "err", err)
+		s.metrics.login(via, loginFailed)
 		s.failure(w, r, http.StatusServiceUnavailable, "Logging in is not possible right now. Try again in a moment.")
 		return
 	}
 	auth.SetCookie(w, id, sess, s.secureCookies(r))
+	s.metrics.login(via, loginOK)
 	s.auditLogin(r, user, "login", "via "+via+" from "+s.clientAddr(r))
 	s.opts.Logger.Info("login", "user", user, "via", via)
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -131,14 +135,15 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.opts.Logger.Warn("oidc login refused", "err", err)
 		s.auditLogin(r, cut(who.Name, 64), "failed", "oidc: "+cut(err.Error(), 200))
-		msg := "The login with the hospital's account failed. Try again."
+		msg, result := "The login with the hospital's account failed. Try again.", loginFailed
 		if errors.Is(err, auth.ErrNoRole) {
-			msg = "Your account has no role in mediawatch. Ask an administrator for one."
+			msg, result = "Your account has no role in mediawatch. Ask an administrator for one.", loginRefused
 		}
+		s.metrics.login(loginOIDC, result)
 		s.renderLogin(w, r, http.StatusForbidden, loginPage{Next: "/", Error: msg})
 		return
 	}
-	s.startSession(w, r, who.Name, who.Roles, "oidc", localPath(who.ReturnTo))
+	s.startSession(w, r, who.Name, who.Roles, loginOIDC, localPath(who.ReturnTo))
 }
 
 // auditLogin records a login event; a failure to record is logged, not
@@ -157,6 +162,7 @@ func (s *server) record(r *http.Request, e audit.Event) {
 	}
 	e.At = time.Now().UTC()
 	if err := s.opts.Audit.Record(r.Context(), e); err != nil {
+		s.metrics.auditFailed()
 		s.opts.Logger.Error("audit record failed", "kind", e.Kind, "actor", e.Actor, "action", e.Action, "err", err)
 	}
 }

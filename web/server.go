@@ -60,6 +60,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 	Version  string
+	// Registerer receives the dashboard's own metrics (requests, logins,
+	// live streams); nil registers nothing.
+	Registerer prometheus.Registerer
 	// Triage performs the triage actions; nil leaves alerts read-only.
 	Triage Triage
 	// Silences lists, creates and expires silences; nil: none can be made.
@@ -123,10 +126,10 @@ func Handler(opts Options) http.Handler {
 	if opts.LoginLimiter == nil {
 		opts.LoginLimiter = auth.NewLimiter(5, 15*time.Minute)
 	}
-	s := &server{opts: opts, pages: parsePages()}
+	s := &server{opts: opts, pages: parsePages(), metrics: newWebMetrics(opts.Registerer, opts.Logger)}
 	static, _ := fs.Sub(assets, "static")
 	view, triage, admin := auth.PermView, auth.PermTriage, auth.PermAdmin
-	mux := http.NewServeMux()
+	mux := newRouteMux()
 
 	// Pages.
 	mux.HandleFunc("GET /{$}", s.needs(view, s.queuePage))
@@ -184,7 +187,8 @@ func Handler(opts Options) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return securityHeaders(http.NewCrossOriginProtection().Handler(s.identify(root)))
+	s.metrics.preCreate(mux.patterns)
+	return s.metrics.instrument(mux, securityHeaders(http.NewCrossOriginProtection().Handler(s.identify(root))))
 }
 
 // staticCache lets browsers keep the stylesheet and script for an hour.
@@ -196,8 +200,9 @@ func staticCache(next http.Handler) http.Handler {
 }
 
 type server struct {
-	opts  Options
-	pages map[string]*template.Template
+	opts    Options
+	pages   map[string]*template.Template
+	metrics *webMetrics
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
