@@ -13,23 +13,21 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mediawatch/mediawatch/alerts"
-	"github.com/mediawatch/mediawatch/audit"
-	"github.com/mediawatch/mediawatch/auth"
 	"github.com/mediawatch/mediawatch/bus"
 	"github.com/mediawatch/mediawatch/config"
 	"github.com/mediawatch/mediawatch/index"
 	"github.com/mediawatch/mediawatch/ingest"
+	"github.com/mediawatch/mediawatch/lease"
 	"github.com/mediawatch/mediawatch/match"
-	"github.com/mediawatch/mediawatch/savedsearch"
 	"github.com/mediawatch/mediawatch/silence"
 	"github.com/mediawatch/mediawatch/triage"
 	"github.com/mediawatch/mediawatch/web"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -45,6 +43,8 @@ type Options struct {
 	// RulesPollInterval is how often the rule directories are checked for
 	// changes; 0 means DefaultRulesPollInterval.
 	RulesPollInterval time.Duration
+	// Roles are the parts this process runs; the zero Roles is all.
+	Roles Roles
 }
 
 // recentAlerts is how many alerts the dashboard holds in memory for its
@@ -72,6 +72,7 @@ type App struct {
 
 	// access is how the dashboard knows its users, from the config.
 	access access
+	roles  Roles
 
 	ready    chan struct{}
 	httpAddr string
@@ -95,6 +96,10 @@ func New(opts Options) (*App, error) {
 	}
 	a := &App{cfg: opts.Config, logger: logger, version: opts.Version, registry: reg, ready: make(chan struct{})}
 	a.rulesPollInterval = opts.RulesPollInterval
+	a.roles = opts.Roles
+	if a.roles.none() {
+		a.roles = AllRoles()
+	}
 	if a.rulesPollInterval <= 0 {
 		a.rulesPollInterval = DefaultRulesPollInterval
 	}
@@ -123,7 +128,7 @@ func NewRegistry(version string) *prometheus.Registry {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "mediawatch_build_info",
 			Help:        "Always 1; the version label says which build runs.",
-			ConstLabels: prometheus.Labels{"version": version},
+			ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
 	)
 	return reg
@@ -159,7 +164,19 @@ func (a *App) NATSURL() string { return a.natsURL }
 // PollNow polls one feed at once, outside its schedule, and returns when its
 // new items are on the MENTIONS stream. Valid once Ready is closed.
 func (a *App) PollNow(ctx context.Context, feedID string) error {
+	if a.sched == nil {
+		return fmt.Errorf("poll %s: this process does not have the ingest role", feedID)
+	}
 	return a.sched.PollNow(ctx, feedID)
+}
+
+// feedStatuses is the scheduler as the ops handler's feed health, or none
+// (a nil *Scheduler must not become a non-nil interface).
+func feedStatuses(s *ingest.Scheduler) web.FeedStatuses {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 // FeedSpecs converts the configured feeds for ingest.
@@ -207,27 +224,32 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 func (a *App) Run(ctx context.Context) error {
 	cfg := a.cfg
 	log := a.logger
+	roles := a.roles
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
 
 	// Index first: it takes the data dir's lock, so a second daemon on the
-	// same data dir stops here with a clear message.
-	ix, err := index.Open(IndexPath(cfg), index.Options{Logger: log.With("component", "index"), Registerer: a.registry})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := ix.Close(); cerr != nil {
-			log.Error("close index", "err", cerr)
+	// same data dir stops here with a clear message. Only a process with
+	// the web role has one: it serves search.
+	var ix *index.Index
+	if roles.Web {
+		var err error
+		ix, err = index.Open(IndexPath(cfg), index.Options{Logger: log.With("component", "index"), Registerer: a.registry})
+		if err != nil {
+			return err
 		}
-		log.Info("index closed")
-	}()
+		defer func() {
+			if cerr := ix.Close(); cerr != nil {
+				log.Error("close index", "err", cerr)
+			}
+			log.Info("index closed")
+		}()
+	}
 
 	natsURL := cfg.NATS.URL
-	var ns *server.Server
 	if natsURL == "" {
-		ns, err = bus.StartEmbedded(bus.ServerOptions{Listen: cfg.NATS.Listen, StoreDir: NATSStoreDir(cfg), SyncInterval: cfg.NATS.SyncInterval.D(), Logger: log})
+		ns, err := bus.StartEmbedded(bus.ServerOptions{Listen: cfg.NATS.Listen, StoreDir: NATSStoreDir(cfg), SyncInterval: cfg.NATS.SyncInterval.D(), Logger: log})
 		if err != nil {
 			return err
 		}
@@ -239,7 +261,7 @@ func (a *App) Run(ctx context.Context) error {
 		natsURL = ns.ClientURL()
 	}
 	a.natsURL = natsURL
-	conn, err := bus.Connect(ctx, bus.ConnectOptions{URL: natsURL, Name: "mediawatch", Logger: log.With("component", "nats"), Registerer: a.registry})
+	conn, err := bus.Connect(ctx, bus.ConnectOptions{URL: natsURL, Name: "mediawatch-" + roles.String(), Logger: log.With("component", "nats"), Registerer: a.registry})
 	if err != nil {
 		return err
 	}
@@ -255,156 +277,145 @@ func (a *App) Run(ctx context.Context) error {
 	if err := triage.EnsureStream(ctx, conn.JS, retentionOf(cfg), 1); err != nil {
 		return err
 	}
-	triageStore, err := triage.NewStore(conn.JS, log.With("component", "triage"), a.registry)
-	if err != nil {
-		return err
-	}
-	silences, err := silence.NewStore(ctx, conn.JS, log.With("component", "silence"), a.registry)
-	if err != nil {
-		return err
-	}
-	auditLog, err := audit.Open(ctx, conn.JS)
-	if err != nil {
-		return err
-	}
-	sessions, err := auth.NewSessions(ctx, conn.JS, cfg.HTTP.SessionLifetime.D())
-	if err != nil {
-		return err
-	}
-	saved, err := savedsearch.Open(ctx, conn.JS)
-	if err != nil {
-		return err
-	}
-	notifier, err := newNotifier(ctx, conn, cfg, triageStore, silences, log.With("component", "notify"), a.registry)
-	if err != nil {
-		return err
-	}
-	defer notifier.close(log)
-
-	publisher, err := alerts.NewPublisher(conn, log.With("component", "alerts"), a.registry)
-	if err != nil {
-		return err
-	}
 	institutionIDs := make([]string, 0, len(cfg.Institutions))
 	for _, inst := range cfg.Institutions {
 		institutionIDs = append(institutionIDs, inst.ID)
 	}
-	publisher.PreCreate(institutionIDs)
 
-	stories, err := alerts.NewStories(ctx, conn.JS, storyWindowOf(cfg))
-	if err != nil {
-		return err
-	}
-	vol, err := newVolume(ctx, conn, cfg.Alerts.VolumeSpike)
-	if err != nil {
-		return err
-	}
-	pipe, err := newPipeline(ctx, conn, pipelineOptions{
-		matcher:       &a.matcher,
-		index:         ix,
-		publisher:     publisher,
-		stories:       stories,
-		spikes:        vol,
-		logger:        log.With("component", "match"),
-		registerer:    a.registry,
-		batchSize:     cfg.Index.BatchSize,
-		flushInterval: cfg.Index.FlushInterval.D(),
-		snippetLength: cfg.Alerts.SnippetLength,
-		institutions:  institutionIDs,
-	})
-	if err != nil {
-		return err
-	}
-	expiry, err := newIndexExpiry(ix, retentionOf(cfg), log.With("component", "retention"), a.registry)
-	if err != nil {
-		return err
+	// The triage and silence views: the dispatcher mutes closed and
+	// silenced alerts, the dashboard shows and changes them.
+	var triageStore *triage.Store
+	var silences *silence.Store
+	if roles.Match || roles.Web {
+		if triageStore, err = triage.NewStore(conn.JS, log.With("component", "triage"), a.registry); err != nil {
+			return err
+		}
+		if silences, err = silence.NewStore(ctx, conn.JS, log.With("component", "silence"), a.registry); err != nil {
+			return err
+		}
 	}
 
-	store, err := newKVStateStore(ctx, conn.JS)
-	if err != nil {
-		return err
+	// The match stage: alerts and notifications; with the web role in the
+	// same process it also fills the index, without it a dashboard process
+	// indexes for itself.
+	var pipe *pipeline
+	var notifier *notifier
+	if roles.Match {
+		if notifier, err = newNotifier(ctx, conn, cfg, triageStore, silences, log.With("component", "notify"), a.registry); err != nil {
+			return err
+		}
+		defer notifier.close(log)
+		publisher, err := alerts.NewPublisher(conn, log.With("component", "alerts"), a.registry)
+		if err != nil {
+			return err
+		}
+		publisher.PreCreate(institutionIDs)
+		stories, err := alerts.NewStories(ctx, conn.JS, storyWindowOf(cfg))
+		if err != nil {
+			return err
+		}
+		vol, err := newVolume(ctx, conn, cfg.Alerts.VolumeSpike)
+		if err != nil {
+			return err
+		}
+		if pipe, err = newPipeline(ctx, conn, pipelineOptions{
+			consumer:      consumerMatch,
+			matcher:       &a.matcher,
+			index:         ix,
+			publisher:     publisher,
+			stories:       stories,
+			spikes:        vol,
+			logger:        log.With("component", "match"),
+			registerer:    a.registry,
+			batchSize:     cfg.Index.BatchSize,
+			flushInterval: cfg.Index.FlushInterval.D(),
+			snippetLength: cfg.Alerts.SnippetLength,
+			institutions:  institutionIDs,
+		}); err != nil {
+			return err
+		}
+	} else if roles.Web {
+		if pipe, err = newPipeline(ctx, conn, pipelineOptions{
+			consumer:      indexConsumer(IndexPath(cfg)),
+			matcher:       &a.matcher,
+			index:         ix,
+			logger:        log.With("component", "index"),
+			registerer:    a.registry,
+			batchSize:     cfg.Index.BatchSize,
+			flushInterval: cfg.Index.FlushInterval.D(),
+			institutions:  institutionIDs,
+		}); err != nil {
+			return err
+		}
 	}
-	sched, err := ingest.NewScheduler(ingest.SchedulerOptions{
-		Feeds:       FeedSpecs(cfg.Feeds),
-		Fetcher:     ingest.NewFetcher(FetcherOptions(cfg, a.version)),
-		Store:       store,
-		Sink:        mentionSink{conn: conn},
-		Logger:      log.With("component", "ingest"),
-		Registerer:  a.registry,
-		MaxBackoff:  cfg.Ingest.MaxBackoff.D(),
-		Concurrency: cfg.Ingest.Concurrency,
-	})
-	if err != nil {
-		return err
+	var expiry *indexExpiry
+	if ix != nil {
+		if expiry, err = newIndexExpiry(ix, retentionOf(cfg), log.With("component", "retention"), a.registry); err != nil {
+			return err
+		}
 	}
 
-	oidc, err := newOIDC(ctx, cfg.HTTP.OIDC)
-	if err != nil {
-		return err
+	// Ingest. On an external NATS, other ingest processes may share the
+	// feeds: each polls only those it holds a lease on.
+	var sched *ingest.Scheduler
+	var leases *lease.Manager
+	if roles.Ingest {
+		store, err := newKVStateStore(ctx, conn.JS)
+		if err != nil {
+			return err
+		}
+		opts := ingest.SchedulerOptions{
+			Feeds:       FeedSpecs(cfg.Feeds),
+			Fetcher:     ingest.NewFetcher(FetcherOptions(cfg, a.version)),
+			Store:       store,
+			Sink:        mentionSink{conn: conn},
+			Logger:      log.With("component", "ingest"),
+			Registerer:  a.registry,
+			MaxBackoff:  cfg.Ingest.MaxBackoff.D(),
+			Concurrency: cfg.Ingest.Concurrency,
+		}
+		if cfg.NATS.URL != "" {
+			ids := make([]string, 0, len(cfg.Feeds))
+			for _, f := range cfg.Feeds {
+				ids = append(ids, f.ID)
+			}
+			leases, err = lease.New(ctx, lease.Options{JS: conn.JS, Period: cfg.Ingest.LeasePeriod.D(), Feeds: ids,
+				Logger: log.With("component", "lease"), Registerer: a.registry})
+			if err != nil {
+				return err
+			}
+			opts.Gate = leases
+		}
+		if sched, err = ingest.NewScheduler(opts); err != nil {
+			return err
+		}
+		a.sched = sched
 	}
 
-	a.sched = sched
-	// The queue pages work on the recent alerts: the last 30 days (the
-	// queue's longest time range) or the retention if shorter, at most
-	// recentAlerts of them.
-	recent := alerts.NewRecent(recentAlerts)
-	reveal := &revealer{js: conn.JS, matcher: a.Matcher, audit: auditLog}
+	checks := []web.Check{{Name: "nats", Fn: func(context.Context) error {
+		if !conn.Connected() {
+			return errors.New("not connected to " + natsURL)
+		}
+		return nil
+	}}}
+	if ix != nil {
+		checks = append(checks, web.Check{Name: "index", Fn: func(context.Context) error { return ix.Healthy() }})
+	}
 	// liveCtx ends the queue pages' event streams when the HTTP server
 	// shuts down; other requests finish as they are.
 	liveCtx, stopLive := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLive()
-	webOpts := web.Options{
-		Searcher: ix,
-		Feeds:    sched,
-		Alerts:   recent,
-		Checks: []web.Check{
-			{Name: "nats", Fn: func(context.Context) error {
-				if !conn.Connected() {
-					return errors.New("not connected to " + natsURL)
-				}
-				return nil
-			}},
-			{Name: "index", Fn: func(context.Context) error { return ix.Healthy() }},
-		},
-		Gatherer:    a.registry,
-		Logger:      log.With("component", "web"),
-		Version:     a.version,
-		Triage:      triageStore,
-		Silences:    silences,
-		Revealer:    reveal,
-		RevealRoles: cfg.HTTP.RevealRoles,
-		Posts:       reveal,
-		Rules:       ruleBook{matcher: a.Matcher},
-		Live: &live{js: conn.JS, logger: log.With("component", "live"), done: liveCtx,
-			seen: func() (uint64, uint64) { return recent.Seq(), triageStore.Applied() }},
-		Audit:          auditLog,
-		SavedSearches:  saved,
-		Sessions:       sessions,
-		LoginLimiter:   a.access.limiter,
-		UserHeader:     cfg.HTTP.UserHeader,
-		RolesHeader:    cfg.HTTP.RolesHeader,
-		TrustedProxies: a.access.trustedProxies,
-		TimeZone:       a.access.timeZone,
-		UserZones:      a.access.userZones,
-		ExternalURL:    cfg.HTTP.ExternalURL,
-		AtomFeeds: func() []web.AtomFeed {
-			feeds := make([]web.AtomFeed, 0, len(cfg.HTTP.AtomFeeds))
-			for _, f := range cfg.HTTP.AtomFeeds {
-				feeds = append(feeds, web.AtomFeed{Name: f.Name, Token: f.Token(), Institutions: f.Institution,
-					Categories: f.Category, Severities: f.Severity, Statuses: f.Status})
-			}
-			return feeds
-		}(),
+	var recent *alerts.Recent
+	var handler http.Handler
+	if roles.Web {
+		if recent, handler, err = a.dashboard(ctx, dashboardParts{
+			conn: conn, index: ix, sched: sched, triage: triageStore, silences: silences, checks: checks, liveCtx: liveCtx,
+		}); err != nil {
+			return err
+		}
+	} else {
+		handler = web.OpsHandler(web.Options{Checks: checks, Feeds: feedStatuses(sched), Gatherer: a.registry, Logger: log.With("component", "web"), Version: a.version})
 	}
-	// Only set ways to log in go into the interfaces: a nil pointer in an
-	// interface is not nil, and would turn off the dashboard's local mode.
-	if a.access.users != nil {
-		webOpts.Users = a.access.users
-	}
-	if oidc != nil {
-		webOpts.OIDC = oidc
-	}
-	handler := web.Handler(webOpts)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
@@ -414,35 +425,50 @@ func (a *App) Run(ctx context.Context) error {
 	srv.RegisterOnShutdown(stopLive)
 
 	// Each stage gets its own context so they can be stopped one by one in
-	// the documented order.
+	// the documented order. A stage the roles do not include is nil and
+	// neither started nor waited for.
 	stageCtx := func() (context.Context, context.CancelFunc) { return context.WithCancel(context.WithoutCancel(ctx)) }
 	schedCtx, stopSched := stageCtx()
+	leaseCtx, stopLease := stageCtx()
 	pipeCtx, stopPipe := stageCtx()
 	followCtx, stopFollow := stageCtx()
 	notifyCtx, stopNotify := stageCtx()
-	defer stopNotify()
 	watchCtx, stopWatch := stageCtx()
 	expireCtx, stopExpire := stageCtx()
-	defer stopExpire()
-	defer stopSched()
-	defer stopPipe()
-	defer stopFollow()
-	defer stopWatch()
+	for _, stop := range []context.CancelFunc{stopNotify, stopExpire, stopSched, stopLease, stopPipe, stopFollow, stopWatch} {
+		defer stop()
+	}
 
-	stages := stageGroup{died: make(chan string, 5)}
+	stages := stageGroup{died: make(chan string, 8)}
 	httpDone := stages.start("http", func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	followDone := stages.start("follow", func() error { return recent.Follow(followCtx, conn, min(recentLookback, cfg.Retention.D()), log) })
-	triageDone := stages.start("triage", func() error { return triageStore.Follow(followCtx) })
-	silenceDone := stages.start("silences", func() error { return silences.Follow(followCtx, nil) })
-	notifyDone := stages.start("notify", func() error { return notifier.dispatcher.Run(notifyCtx) })
-	matchDone := stages.start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
-	expireDone := stages.start("expire", func() error { return expiry.Run(expireCtx) })
-	ingestDone := stages.start("ingest", func() error { return sched.Run(schedCtx) })
+	var followDone, triageDone, silenceDone, notifyDone, matchDone, expireDone, ingestDone, leaseDone <-chan struct{}
+	if recent != nil {
+		followDone = stages.start("follow", func() error { return recent.Follow(followCtx, conn, min(recentLookback, cfg.Retention.D()), log) })
+	}
+	if triageStore != nil {
+		triageDone = stages.start("triage", func() error { return triageStore.Follow(followCtx) })
+		silenceDone = stages.start("silences", func() error { return silences.Follow(followCtx, nil) })
+	}
+	if notifier != nil {
+		notifyDone = stages.start("notify", func() error { return notifier.dispatcher.Run(notifyCtx) })
+	}
+	if pipe != nil {
+		matchDone = stages.start("match", func() error { return pipe.Run(pipeCtx, 30*time.Second) })
+	}
+	if expiry != nil {
+		expireDone = stages.start("expire", func() error { return expiry.Run(expireCtx) })
+	}
+	if leases != nil {
+		leaseDone = stages.start("lease", func() error { return leases.Run(leaseCtx) })
+	}
+	if sched != nil {
+		ingestDone = stages.start("ingest", func() error { return sched.Run(schedCtx) })
+	}
 	watchDone := stages.start("rules", func() error {
 		watchRuleDirs(watchCtx, cfg.Rules.Dirs, a.rulesPollInterval, func() {
 			log.Info("rule files changed; reloading")
@@ -452,7 +478,7 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 
-	log.Info("mediawatch running", "version", a.version, "http", a.httpAddr, "nats", natsURL,
+	log.Info("mediawatch running", "version", a.version, "roles", roles.String(), "http", a.httpAddr, "nats", natsURL,
 		"feeds", len(cfg.Feeds), "rules", len(a.Matcher().Rules()), "data_dir", cfg.DataDir)
 	close(a.ready)
 
@@ -469,20 +495,32 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	<-httpDone
 	stopSched()
-	<-ingestDone
+	wait(ingestDone)
+	// The leases go back only once no poll is in flight: the others take
+	// the feeds over at once.
+	stopLease()
+	wait(leaseDone)
 	stopWatch()
 	<-watchDone
 	stopPipe()
-	<-matchDone
+	wait(matchDone)
 	stopExpire()
-	<-expireDone
+	wait(expireDone)
 	stopNotify()
-	<-notifyDone
+	wait(notifyDone)
 	stopFollow()
-	<-followDone
-	<-triageDone
-	<-silenceDone
+	wait(followDone)
+	wait(triageDone)
+	wait(silenceDone)
 	return stages.err()
+}
+
+// wait waits for a stage that was started; a nil channel is a stage the
+// process's roles do not include.
+func wait(done <-chan struct{}) {
+	if done != nil {
+		<-done
+	}
 }
 
 // stageGroup runs the long-lived stages of a daemon, each in its own

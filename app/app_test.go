@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -304,7 +305,7 @@ func TestEndToEnd(t *testing.T) {
 		`mediawatch_feed_fetches_total{feed="forum",result="ok"} 1`,
 		`mediawatch_alerts_published_total{category="patient_data",institution="umc-utrecht",severity="critical"} 1`,
 		`mediawatch_nats_connected 1`,
-		`mediawatch_build_info{version="test"} 1`,
+		`mediawatch_build_info{goversion="` + runtime.Version() + `",version="test"} 1`,
 		`mediawatch_items_ingested_total{feed="stadsnieuws"} 2`,
 		`mediawatch_mentions_total{institution="uz-leuven"}`,
 		`mediawatch_findings_total{category="patient_data"}`,

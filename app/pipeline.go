@@ -1,11 +1,16 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -22,6 +27,23 @@ import (
 // consumerMatch is the durable consumer through which every match process
 // of a deployment shares the MENTIONS stream.
 const consumerMatch = "match"
+
+// indexConsumerInactive is how long the index consumer of a dashboard
+// replica outlives the replica.
+const indexConsumerInactive = 7 * 24 * time.Hour
+
+// indexConsumer names the index consumer of a dashboard process without
+// the match role: stable for one index on one host (a StatefulSet's pod
+// keeps its name and volume), different for every replica.
+func indexConsumer(indexPath string) string {
+	host, _ := os.Hostname()
+	abs, err := filepath.Abs(indexPath)
+	if err != nil {
+		abs = indexPath
+	}
+	sum := sha256.Sum256([]byte(host + "\x00" + abs))
+	return "index-" + hex.EncodeToString(sum[:8])
+}
 
 // pipeline is the match stage: it pulls mentions from JetStream in batches,
 // runs the matcher, writes the batch to the index, publishes the alerts and
@@ -47,8 +69,17 @@ type pipeline struct {
 }
 
 type pipelineOptions struct {
-	matcher   *atomic.Pointer[match.Matcher]
-	index     *index.Index
+	// consumer is the durable consumer's name: consumerMatch for the match
+	// stage every match process shares, indexConsumer(...) for the index of
+	// a dashboard process without the match role (one per replica: each
+	// has an index of its own).
+	consumer string
+	matcher  *atomic.Pointer[match.Matcher]
+	// index is nil in a match process without the web role: its alerts
+	// are its output, the dashboards index for themselves.
+	index *index.Index
+	// publisher is nil in an index-only pipeline: it matches only to
+	// index the findings and redact the text, and publishes nothing.
 	publisher *alerts.Publisher
 	// stories folds repeats of a story into one alert; nil: every alert
 	// stands alone.
@@ -64,17 +95,25 @@ type pipelineOptions struct {
 }
 
 func newPipeline(ctx context.Context, conn *bus.Conn, opts pipelineOptions) (*pipeline, error) {
-	consumer, err := conn.JS.CreateOrUpdateConsumer(ctx, bus.StreamMentions, jetstream.ConsumerConfig{
-		Durable:       consumerMatch,
+	cc := jetstream.ConsumerConfig{
+		Durable:       cmp.Or(opts.consumer, consumerMatch),
 		Description:   "Match stage: detection, indexing and alerting of every mention.",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
 		MaxAckPending: 20000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		FilterSubject: bus.SubjectMentions,
-	})
+	}
+	if opts.publisher == nil {
+		cc.Description = "Search index of one dashboard process."
+		// A replica gone for good leaves no consumer behind for ever; one
+		// that comes back after that indexes the stream again from the
+		// start (documents are replaced by id, so nothing doubles).
+		cc.InactiveThreshold = indexConsumerInactive
+	}
+	consumer, err := conn.JS.CreateOrUpdateConsumer(ctx, bus.StreamMentions, cc)
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s on %s: %w", consumerMatch, bus.StreamMentions, err)
+		return nil, fmt.Errorf("consumer %s on %s: %w", cc.Durable, bus.StreamMentions, err)
 	}
 	p := &pipeline{
 		consumer:      consumer,
@@ -183,6 +222,12 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 			continue
 		}
 		res := matcher.Match(&m)
+		if p.publisher == nil {
+			// Index only: the match processes count and alert.
+			docs = append(docs, Doc(&m, res))
+			items = append(items, processed{msg: msg, mention: m})
+			continue
+		}
 		if len(res.Institutions) == 0 {
 			p.mentions.WithLabelValues("none").Inc()
 		}
@@ -206,8 +251,18 @@ func (p *pipeline) process(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	// The index is a view that can be rebuilt from the stream: a failing
 	// index degrades search, never alerting.
-	if err := p.index.Index(ctx, docs); err != nil {
-		p.logger.Error("index batch failed; search is degraded until reindex", "docs", len(docs), "err", err)
+	if p.index != nil {
+		if err := p.index.Index(ctx, docs); err != nil {
+			p.logger.Error("index batch failed; search is degraded until reindex", "docs", len(docs), "err", err)
+		}
+	}
+	if p.publisher == nil {
+		for _, it := range items {
+			if err := it.msg.Ack(); err != nil {
+				p.logger.Warn("ack mention failed; it will be indexed again", "mention", it.mention.ID, "err", err)
+			}
+		}
+		return
 	}
 	for _, it := range items {
 		for i := range it.alerts {

@@ -214,6 +214,10 @@ type Ingest struct {
 	MaxRetryAfter      Duration `yaml:"max_retry_after"`
 	PerHostConcurrency int      `yaml:"per_host_concurrency"`
 	Concurrency        int      `yaml:"concurrency"`
+	// LeasePeriod bounds how long the feeds of an ingest process that died
+	// go unpolled, when several share the feed list on an external NATS
+	// (nats.url): the others take them over within one period.
+	LeasePeriod Duration `yaml:"lease_period"`
 }
 
 // Feed is one feed to watch.

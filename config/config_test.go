@@ -172,6 +172,7 @@ func TestLoadFullFile(t *testing.T) {
 			MaxRetryAfter:        Duration(90 * time.Minute),
 			PerHostConcurrency:   1,
 			Concurrency:          4,
+			LeasePeriod:          Duration(30 * time.Second),
 		},
 		Feeds: []Feed{
 			{ID: "bridge-forum", Name: "Zorgforum via RSS bridge", URL: "http://10.20.0.5:3000/forum.xml", Source: "forum", Interval: Duration(30 * time.Second), Line: 23},

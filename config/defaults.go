@@ -39,6 +39,7 @@ func base() *Config {
 			MaxRetryAfter:      Duration(time.Hour),
 			PerHostConcurrency: 2,
 			Concurrency:        8,
+			LeasePeriod:        Duration(30 * time.Second),
 		},
 		Feeds:        defaultFeeds(),
 		Institutions: defaultInstitutions(),

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -185,7 +186,14 @@ func (c *checker) ingest(in Ingest) {
 	c.positive(path{"ingest", "max_retry_after"}, in.MaxRetryAfter)
 	c.atLeast(path{"ingest", "per_host_concurrency"}, int64(in.PerHostConcurrency), 1)
 	c.atLeast(path{"ingest", "concurrency"}, int64(in.Concurrency), 1)
+	if in.LeasePeriod < Duration(minLeasePeriod) {
+		c.addf(path{"ingest", "lease_period"}, "must be at least %s, got %s", Duration(minLeasePeriod), in.LeasePeriod)
+	}
 }
+
+// minLeasePeriod is lease.MinPeriod: members' keys live half a period, and
+// JetStream expires messages about once a second.
+const minLeasePeriod = 4 * time.Second
 
 // parseNetwork reads a CIDR, or a single address as a one-address prefix.
 // An IPv4 address mapped into IPv6 is read as the IPv4 address: peers are

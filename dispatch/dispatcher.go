@@ -93,13 +93,15 @@ func New(ctx context.Context, opts Options) (*Dispatcher, error) {
 	var longest time.Duration
 	opts.Root.Walk(func(r *route.Route) { longest = max(longest, r.GroupWait, r.GroupInterval) })
 	cons, err := opts.JS.CreateOrUpdateConsumer(ctx, opts.Stream, jetstream.ConsumerConfig{
-		Durable:        Consumer,
-		Description:    "Alerts on their way to receivers; acknowledged once notified.",
-		FilterSubjects: []string{opts.Subject},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        longest + 2*opts.SendTimeout,
-		MaxAckPending:  100_000,
+		Durable:     Consumer,
+		Description: "Alerts on their way to receivers; acknowledged once notified.",
+		// One subject, as filter_subject: nats-server before 2.10 (Debian 12
+		// ships 2.9) knows no filter_subjects.
+		FilterSubject: opts.Subject,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       longest + 2*opts.SendTimeout,
+		MaxAckPending: 100_000,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", Consumer, opts.Stream, err)

@@ -55,7 +55,26 @@ type SchedulerOptions struct {
 	Concurrency int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Gate decides which feeds this process polls when several ingest
+	// processes share the feed list (lease.Manager); nil: every feed.
+	Gate Gate
 }
+
+// Gate lets a scheduler poll only its share of the feeds.
+type Gate interface {
+	// Begin reports whether the feed may be polled now and marks the poll
+	// in flight; End ends it. The gate never hands a feed to another
+	// process while its poll is in flight.
+	Begin(feedID string) bool
+	End(feedID string)
+	// Changed signals that feeds were handed to this process.
+	Changed() <-chan struct{}
+}
+
+// gateRecheck is how long a feed another process holds waits before this
+// scheduler asks the gate again; the gate's Changed signal comes sooner
+// when the feed is handed over.
+const gateRecheck = 10 * time.Second
 
 // FeedStatus is a snapshot of one feed for status pages and the CLI.
 type FeedStatus struct {
@@ -93,6 +112,12 @@ type feed struct {
 	state    FeedState
 	loaded   bool
 	inFlight bool
+	// held: the gate let this process poll the feed last time it asked. A
+	// feed newly held is loaded again first: the process that held it
+	// before moved its state on. notBefore delays asking the gate again
+	// about a feed another process holds.
+	held      bool
+	notBefore time.Time
 }
 
 // NewScheduler validates opts and registers the ingest metrics.
@@ -195,6 +220,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		inFlight int
 		timer    = time.NewTimer(time.Hour)
 	)
+	var gateChanged <-chan struct{}
+	if s.opts.Gate != nil {
+		gateChanged = s.opts.Gate.Changed()
+	}
 	defer timer.Stop()
 	for {
 		now := s.opts.Now()
@@ -208,12 +237,24 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				break
 			}
 			f := c.feed
+			reload := false
+			if g := s.opts.Gate; g != nil {
+				if !g.Begin(f.spec.ID) {
+					s.mu.Lock()
+					f.held, f.notBefore = false, now.Add(gateRecheck)
+					s.mu.Unlock()
+					continue
+				}
+				s.mu.Lock()
+				reload, f.held = !f.held, true
+				s.mu.Unlock()
+			}
 			s.mu.Lock()
 			f.inFlight = true
 			s.mu.Unlock()
 			inFlight++
 			wg.Go(func() {
-				_ = s.poll(ctx, f) // failures are logged and recorded in state
+				s.pollGated(ctx, f, reload)
 				done <- f
 			})
 		}
@@ -234,8 +275,40 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			inFlight--
 		case <-timerC:
 		case <-s.wake:
+		case <-gateChanged:
+			// Feeds were handed to this process: ask about every one.
+			s.mu.Lock()
+			for _, f := range s.feeds {
+				f.notBefore = time.Time{}
+			}
+			s.mu.Unlock()
 		}
 	}
+}
+
+// pollGated polls a feed the gate let through and ends the gate's hold. A
+// feed newly held is loaded again first, and polled only if it is due by
+// the state the previous holder left.
+func (s *Scheduler) pollGated(ctx context.Context, f *feed, reload bool) {
+	if g := s.opts.Gate; g != nil {
+		defer g.End(f.spec.ID)
+	}
+	if reload {
+		s.mu.Lock()
+		f.loaded = false
+		s.mu.Unlock()
+		if err := s.ensureLoaded(ctx, f); err != nil {
+			s.log.Error("loading feed state", "feed", f.spec.ID, "url", f.spec.URL, "err", err)
+			return
+		}
+		s.mu.Lock()
+		notDue := f.state.NextPoll.After(s.opts.Now())
+		s.mu.Unlock()
+		if notDue {
+			return
+		}
+	}
+	_ = s.poll(ctx, f) // failures are logged and recorded in state
 }
 
 type candidate struct {
@@ -251,7 +324,11 @@ func (s *Scheduler) dueOrder() []candidate {
 	out := make([]candidate, 0, len(s.feeds))
 	for _, f := range s.feeds {
 		if !f.inFlight {
-			out = append(out, candidate{f, f.state.NextPoll})
+			next := f.state.NextPoll
+			if f.notBefore.After(next) {
+				next = f.notBefore
+			}
+			out = append(out, candidate{f, next})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b candidate) int { return a.nextPoll.Compare(b.nextPoll) })
@@ -264,6 +341,12 @@ func (s *Scheduler) PollNow(ctx context.Context, feedID string) error {
 	f, ok := s.byID[feedID]
 	if !ok {
 		return fmt.Errorf("ingest: unknown feed %q", feedID)
+	}
+	if g := s.opts.Gate; g != nil {
+		if !g.Begin(feedID) {
+			return fmt.Errorf("ingest: feed %q is polled by another process now", feedID)
+		}
+		defer g.End(feedID)
 	}
 	err := s.poll(ctx, f)
 	select {
@@ -279,18 +362,7 @@ func (s *Scheduler) Status() []FeedStatus {
 	defer s.mu.Unlock()
 	out := make([]FeedStatus, len(s.feeds))
 	for i, f := range s.feeds {
-		st := f.state
-		out[i] = FeedStatus{
-			ID: f.spec.ID, Name: f.spec.Name, URL: f.spec.URL, Source: f.spec.Source,
-			Interval:            f.spec.Interval,
-			LastAttempt:         st.LastAttempt,
-			LastSuccess:         st.LastSuccess,
-			NextPoll:            st.NextPoll,
-			LastError:           st.LastError,
-			ConsecutiveFailures: st.ConsecutiveFailures,
-			ItemsSeen:           st.ItemsSeen,
-			Healthy:             st.ConsecutiveFailures < unhealthyAfter,
-		}
+		out[i] = StatusOf(f.spec, f.state)
 	}
 	return out
 }

@@ -349,7 +349,11 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	var feeds []feedDetail
 	failing := 0
-	for _, f := range s.opts.Feeds.Status() {
+	var statuses []ingest.FeedStatus
+	if s.opts.Feeds != nil {
+		statuses = s.opts.Feeds.Status()
+	}
+	for _, f := range statuses {
 		if !f.Healthy {
 			failing++
 		}

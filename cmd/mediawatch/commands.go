@@ -74,9 +74,15 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "config file (YAML); empty: built-in defaults")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: config log.format)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (default: config log.level)")
+	roleFlag := fs.String("role", "all", "what this process runs: all, or a comma-separated list of ingest, match, web (several processes on one NATS share the work)")
 	cfg, code, ok := parseWithConfig(fs, cfgPath, args, stderr)
 	if !ok {
 		return code
+	}
+	roles, err := app.ParseRoles(*roleFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "mediawatch run: --role:", err)
+		return 2
 	}
 	if *logFormat != "" {
 		cfg.Log.Format = *logFormat
@@ -89,13 +95,14 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mediawatch:", err)
 		return 2
 	}
-	return runDaemon(ctx, cfg, logger, nil)
+	return runDaemon(ctx, app.Options{Config: cfg, Logger: logger, Version: version, Roles: roles}, nil)
 }
 
 // runDaemon runs the app until ctx ends. ready, if not nil, is called once
 // the daemon runs.
-func runDaemon(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(*app.App)) int {
-	a, err := app.New(app.Options{Config: cfg, Logger: logger, Version: version})
+func runDaemon(ctx context.Context, opts app.Options, ready func(*app.App)) int {
+	logger := opts.Logger
+	a, err := app.New(opts)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1

@@ -50,7 +50,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.HTTP.Listen = *httpAddr
 
 	var nc *nats.Conn
-	code := runDaemon(ctx, cfg, logger, func(a *app.App) {
+	code := runDaemon(ctx, app.Options{Config: cfg, Logger: logger, Version: version}, func(a *app.App) {
 		fmt.Fprintf(stdout, "mediawatch demo: %d feeds served from %s\n", len(cfg.Feeds), srv.URL("/"))
 		fmt.Fprintf(stdout, "dashboard  http://%s/\nsearch     http://%s/api/search?q=patient\nmetrics    http://%s/metrics\nnats       %s (subjects mediawatch.mentions.> and mediawatch.alerts.>)\n\n",
 			a.HTTPAddr(), a.HTTPAddr(), a.HTTPAddr(), a.NATSURL())

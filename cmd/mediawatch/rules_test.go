@@ -236,7 +236,9 @@ func TestSIGHUPReloadsRules(t *testing.T) {
 	ready := make(chan *app.App, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- runDaemon(ctx, cfg, logger, func(a *app.App) { ready <- a }) }()
+	go func() {
+		done <- runDaemon(ctx, app.Options{Config: cfg, Logger: logger, Version: version}, func(a *app.App) { ready <- a })
+	}()
 	var a *app.App
 	select {
 	case a = <-ready:
@@ -275,7 +277,7 @@ func TestRescanCommand(t *testing.T) {
 	ready := make(chan struct{})
 	done := make(chan int, 1)
 	go func() {
-		done <- runDaemon(ctx, cfg, slog.New(slog.DiscardHandler), func(*app.App) { close(ready) })
+		done <- runDaemon(ctx, app.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), Version: version}, func(*app.App) { close(ready) })
 	}()
 	select {
 	case <-ready:
