@@ -204,12 +204,15 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 	}
 }
 
-// Run starts every stage and blocks until ctx ends, then shuts down in this
-// order, each step bounded:
+// Run starts the stages of the process's roles and blocks until ctx ends,
+// then shuts down in this order (a stage the roles leave out is skipped),
+// each step bounded:
 //
 //  1. HTTP server (stop taking requests; the open queue pages' event
 //     streams end; other in-flight requests finish),
-//  2. scheduler (no new polls; in-flight polls finish and publish),
+//  2. scheduler (no new polls; in-flight polls finish and publish), then
+//     the lease manager (hands the feeds back to the other ingest
+//     processes),
 //  3. rule directory watcher (a reload in progress finishes),
 //  4. pipeline (the batch in hand is indexed, alerted and acknowledged),
 //     then the index expiry sweep,
