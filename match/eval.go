@@ -183,13 +183,6 @@ func (f *field) offsets(st *matchState) *folded {
 	return &f.folded
 }
 
-func (f *field) longestSpaceRun() int {
-	if f.spaceRun < 0 {
-		f.spaceRun = longestSpaceRun(f.text)
-	}
-	return f.spaceRun
-}
-
 func (f *field) digitCount() int {
 	if f.digits < 0 {
 		f.digits = 0
@@ -689,7 +682,7 @@ func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRu
 			}
 		}
 	case r.pattern != nil:
-		for _, loc := range r.pattern.findAll(f.text, f.longestSpaceRun(), &st.reader, f.patternStarts(st, m, r), nil) {
+		for _, loc := range r.pattern.find(f.text, &f.spaceRun, &st.reader, f.patternStarts(st, m, r), nil) {
 			if loc.start == loc.end {
 				continue
 			}

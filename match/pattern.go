@@ -5,6 +5,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -18,6 +19,13 @@ import (
 // expression that sees the rune before the start for its assertions. The
 // result is exactly that of FindAllStringIndex: the same leftmost-first
 // matches, one after another.
+//
+// A pattern that is an alternation of many phrases ("weet iemand haar
+// nummer", "lekker ding", ...) is split into its branches, in order: at a
+// start only the branches whose prefix is there are tried, and the first
+// that matches wins, as it does in the whole expression. Each branch is a
+// small program the regexp engine runs by backtracking, where the whole
+// alternation would run on its slower NFA.
 type pattern struct {
 	re *regexp.Regexp
 	// startsAt holds the runes a match can begin with. It is nil when any
@@ -28,16 +36,34 @@ type pattern struct {
 	boundary bool
 	// prefixes, when known, are strings one of which begins every match,
 	// in canonical form (see canonicalRune) and by their first byte;
-	// prefixList has them all.
-	prefixes   *[256][]string
-	prefixList []string
+	// prefixBranches[c][k] are the branches prefixes[c][k] begins, in
+	// order. prefixList has them all.
+	prefixes       *[256][]string
+	prefixBranches *[256][][]int32
+	prefixList     []string
 	// literals are required literals (see requiredLiterals), nil when
 	// the pattern has none.
 	literals []string
+	// branches are the alternatives of the expression, in order of
+	// preference; one branch, the whole expression, when it is not split
+	// or its prefixes are not known. Set when startsAt is.
+	branches []branch
+	// whole is the whole expression as one branch.
+	whole branch
+}
+
+// branch is one alternative of a pattern, anchored.
+type branch struct {
 	// atStart is ^(?:re), for a match at offset 0; afterOne is
-	// ^(?s:.)(?:re), run from the rune before a possible start.
+	// ^(?s:.)(?:re), run from the rune before a possible start. The
+	// branches of a split pattern compile them on first use (see
+	// compiled): most branches of a rule set are never tried.
 	atStart, afterOne *regexp.Regexp
-	// length bounds a match. A bounded pattern is tried on a window of
+	tree              *syntax.Regexp
+	once              *sync.Once
+	startsAt          *runeSet
+	boundary          bool
+	// length bounds a match. A bounded branch is tried on a window of
 	// the text that just holds its longest match, as a string: regexp then
 	// backtracks over a few dozen bytes instead of stepping its NFA through
 	// a reader.
@@ -89,25 +115,201 @@ func compilePattern(expr string) (*pattern, error) {
 	if nullable || anyRune {
 		return p, nil
 	}
-	atStart, err1 := regexp.Compile(`^(?:` + expr + `)`)
-	afterOne, err2 := regexp.Compile(`^(?s:.)(?:` + expr + `)`)
-	if err1 != nil || err2 != nil {
+	whole, ok := compileBranch(tree, expr)
+	if !ok {
 		return p, nil
 	}
-	p.startsAt, p.atStart, p.afterOne = set, atStart, afterOne
-	p.length = maxMatchLen(tree.Simplify())
-	p.boundary = startsWithBoundary(tree)
-	if prefixes, _, known := literalPrefixes(tree); known && !slices.ContainsFunc(prefixes, func(p []rune) bool { return len(p) == 0 }) {
-		p.prefixes = new([256][]string)
-		for _, prefix := range prefixes {
+	p.startsAt, p.boundary, p.whole = set, whole.boundary, whole
+	p.branches = []branch{whole}
+	prefixes, _, known := literalPrefixes(tree)
+	if !known || slices.ContainsFunc(prefixes, func(p []rune) bool { return len(p) == 0 }) {
+		return p, nil
+	}
+	// Split the expression when every branch has prefixes of its own.
+	parts := splitBranches(tree)
+	branchPrefixes := [][][]rune{prefixes}
+	if len(parts) > 1 {
+		branches := make([]branch, 0, len(parts))
+		split := make([][][]rune, 0, len(parts))
+		for _, part := range parts {
+			pre, _, known := literalPrefixes(part)
+			set := &runeSet{}
+			nullable, anyRune := firstRunes(part, set)
+			if !known || slices.ContainsFunc(pre, func(p []rune) bool { return len(p) == 0 }) || nullable || anyRune {
+				break
+			}
+			branches = append(branches, branch{
+				tree:     part,
+				once:     new(sync.Once),
+				startsAt: set,
+				boundary: startsWithBoundary(part),
+				length:   maxMatchLen(part.Simplify()),
+			})
+			split = append(split, shortPrefixes(pre))
+		}
+		if len(branches) == len(parts) {
+			p.branches, branchPrefixes = branches, split
+		}
+	}
+	p.prefixes = new([256][]string)
+	p.prefixBranches = new([256][][]int32)
+	for bi, pre := range branchPrefixes {
+		for _, prefix := range pre {
 			c := canonicalString(prefix)
-			if !slices.Contains(p.prefixes[c[0]], c) {
+			k := slices.Index(p.prefixes[c[0]], c)
+			if k < 0 {
+				k = len(p.prefixes[c[0]])
 				p.prefixes[c[0]] = append(p.prefixes[c[0]], c)
+				p.prefixBranches[c[0]] = append(p.prefixBranches[c[0]], nil)
 				p.prefixList = append(p.prefixList, c)
+			}
+			if list := p.prefixBranches[c[0]][k]; len(list) == 0 || list[len(list)-1] != int32(bi) {
+				p.prefixBranches[c[0]][k] = append(list, int32(bi))
 			}
 		}
 	}
 	return p, nil
+}
+
+// compileBranch compiles the anchored forms of one branch, expr being its
+// source.
+func compileBranch(tree *syntax.Regexp, expr string) (branch, bool) {
+	set := &runeSet{}
+	if nullable, anyRune := firstRunes(tree, set); nullable || anyRune {
+		return branch{}, false
+	}
+	atStart, err1 := regexp.Compile(`^(?:` + expr + `)`)
+	afterOne, err2 := regexp.Compile(`^(?s:.)(?:` + expr + `)`)
+	if err1 != nil || err2 != nil {
+		return branch{}, false
+	}
+	return branch{
+		atStart:  atStart,
+		afterOne: afterOne,
+		startsAt: set,
+		boundary: startsWithBoundary(tree),
+		length:   maxMatchLen(tree.Simplify()),
+	}, true
+}
+
+// compiled returns the branch with its expressions compiled, or the whole
+// pattern's branch when they do not compile (which a branch printed by
+// regexp/syntax always does): anchored at a position, the whole pattern
+// matches as the first of its branches that matches there, and the
+// branches before this one did not.
+func (p *pattern) compiled(b *branch) *branch {
+	if b.once == nil {
+		return b
+	}
+	b.once.Do(func() {
+		expr := b.tree.String()
+		atStart, err1 := regexp.Compile(`^(?:` + expr + `)`)
+		afterOne, err2 := regexp.Compile(`^(?s:.)(?:` + expr + `)`)
+		if err1 == nil && err2 == nil {
+			b.atStart, b.afterOne = atStart, afterOne
+		}
+	})
+	if b.atStart == nil {
+		return &p.whole
+	}
+	return b
+}
+
+// maxPrefixRunes is as long as a prefix of a split pattern's branch gets:
+// longer ones hardly make the starts any fewer, and make the automaton
+// that finds them larger.
+const maxPrefixRunes = 8
+
+// shortPrefixes cuts prefixes to maxPrefixRunes runes, without repeats.
+func shortPrefixes(prefixes [][]rune) [][]rune {
+	out := make([][]rune, 0, len(prefixes))
+	for _, p := range prefixes {
+		p = p[:min(len(p), maxPrefixRunes)]
+		if !slices.ContainsFunc(out, func(q []rune) bool { return slices.Equal(p, q) }) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// maxBranches bounds the branches a pattern is split into.
+const maxBranches = 256
+
+// splitBranches returns the alternatives of re in order of preference: a
+// match of re at a position is the match of the first of them that
+// matches there. An alternation is its branches; a concatenation starting
+// (after assertions) with an alternation is one concatenation per branch,
+// (a|b)c being ac|bc under leftmost-first matching. Captures do not
+// change where a match is and are dropped. It returns re alone when it
+// does not split or would split into more than maxBranches.
+func splitBranches(re *syntax.Regexp) []*syntax.Regexp {
+	out, ok := appendBranches(nil, re)
+	if !ok {
+		return []*syntax.Regexp{re}
+	}
+	return out
+}
+
+func appendBranches(out []*syntax.Regexp, re *syntax.Regexp) ([]*syntax.Regexp, bool) {
+	switch re.Op {
+	case syntax.OpCapture:
+		return appendBranches(out, re.Sub[0])
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			var ok bool
+			if out, ok = appendBranches(out, sub); !ok {
+				return nil, false
+			}
+		}
+		return out, true
+	case syntax.OpConcat:
+		subs := flattenConcat(nil, re)
+		k := slices.IndexFunc(subs, func(s *syntax.Regexp) bool { return !isEmptyWidth(s) })
+		if k >= 0 {
+			alts, ok := appendBranches(nil, subs[k])
+			if !ok {
+				return nil, false
+			}
+			if len(alts) > 1 {
+				for _, alt := range alts {
+					cat := slices.Concat(subs[:k], flattenConcat(nil, alt), subs[k+1:])
+					if out, ok = appendBranches(out, &syntax.Regexp{Op: syntax.OpConcat, Sub: cat}); !ok {
+						return nil, false
+					}
+				}
+				return out, true
+			}
+		}
+	}
+	if len(out) >= maxBranches {
+		return nil, false
+	}
+	return append(out, re), true
+}
+
+// flattenConcat appends the parts of re, a concatenation or not, to out,
+// with nested concatenations and captures around them taken apart.
+func flattenConcat(out []*syntax.Regexp, re *syntax.Regexp) []*syntax.Regexp {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	if re.Op != syntax.OpConcat {
+		return append(out, re)
+	}
+	for _, sub := range re.Sub {
+		out = flattenConcat(out, sub)
+	}
+	return out
+}
+
+// isEmptyWidth reports whether re is an assertion that matches no text.
+func isEmptyWidth(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	}
+	return false
 }
 
 // literalPrefixes returns strings one of which begins every match of re;
@@ -200,10 +402,11 @@ func literalPrefixes(re *syntax.Regexp) (prefixes [][]rune, complete, known bool
 	return nil, false, false
 }
 
-// hasPrefix reports whether text begins with one of the prefixes. The
-// comparison is of canonical forms, which lets through every string the
-// regexp engine would take for the prefix, and a few more.
-func (p *pattern) hasPrefix(text string) bool {
+// branchesAt appends to dst the branches, in order, one of whose prefixes
+// text begins with. The comparison is of canonical forms, which lets
+// through every string the regexp engine would take for the prefix, and a
+// few more.
+func (p *pattern) branchesAt(text string, dst []int32) []int32 {
 	c := text[0]
 	if c >= utf8.RuneSelf {
 		r, _ := utf8.DecodeRuneInString(text)
@@ -213,12 +416,17 @@ func (p *pattern) hasPrefix(text string) bool {
 	} else {
 		c = asciiLower[c]
 	}
-	for _, prefix := range p.prefixes[c] {
+	from := len(dst)
+	for k, prefix := range p.prefixes[c] {
 		if hasCanonicalPrefix(text, prefix) {
-			return true
+			dst = append(dst, p.prefixBranches[c][k]...)
 		}
 	}
-	return false
+	if len(dst)-from > 1 {
+		slices.Sort(dst[from:])
+		dst = dst[:from+len(slices.Compact(dst[from:]))]
+	}
+	return dst
 }
 
 // hasCanonicalPrefix reports whether text in canonical form begins with
@@ -330,6 +538,12 @@ func isASCIIWord(r rune) bool {
 // prefixes occurs (see Matcher.scanPatterns); without them findAll looks
 // for the prefixes itself.
 func (p *pattern) findAll(text string, spaceRun int, rd *strings.Reader, starts []int32, dst []span) []span {
+	return p.find(text, &spaceRun, rd, starts, dst)
+}
+
+// find is findAll with the longest run of white space in text worked out
+// when a branch first needs it: *spaceRun is negative until then.
+func (p *pattern) find(text string, spaceRun *int, rd *strings.Reader, starts []int32, dst []span) []span {
 	if p.startsAt != nil && p.prefixes != nil && starts != nil {
 		return p.findAllAt(text, spaceRun, rd, starts, dst)
 	}
@@ -340,6 +554,7 @@ func (p *pattern) findAll(text string, spaceRun int, rd *strings.Reader, starts 
 		return dst
 	}
 	set := p.startsAt
+	var buf [16]int32
 	for at := 0; at < len(text); {
 		c := text[at]
 		if c < utf8.RuneSelf {
@@ -366,16 +581,7 @@ func (p *pattern) findAll(text string, spaceRun int, rd *strings.Reader, starts 
 			at += size
 			continue
 		}
-		prev, prevSize := utf8.RuneError, 0
-		if at > 0 {
-			prev, prevSize = utf8.DecodeLastRuneInString(text[:at])
-		}
-		if (p.boundary && isASCIIWord(r) == (prevSize > 0 && isASCIIWord(prev))) ||
-			(p.prefixes != nil && !p.hasPrefix(text[at:])) {
-			at += size
-			continue
-		}
-		if end := p.matchAt(text, spaceRun, at, prevSize, rd); end > at {
+		if end := p.matchAt(text, spaceRun, rd, at, r, buf[:0]); end > at {
 			// The next search starts where this match ends.
 			dst = append(dst, span{at, end})
 			at = end
@@ -387,8 +593,9 @@ func (p *pattern) findAll(text string, spaceRun int, rd *strings.Reader, starts 
 }
 
 // findAllAt is findAll trying only the given starts.
-func (p *pattern) findAllAt(text string, spaceRun int, rd *strings.Reader, starts []int32, dst []span) []span {
+func (p *pattern) findAllAt(text string, spaceRun *int, rd *strings.Reader, starts []int32, dst []span) []span {
 	next, tried := 0, -1 // where the next match may start; the last start tried
+	var buf [16]int32
 	for _, s := range starts {
 		at := int(s)
 		if at < next || at == tried {
@@ -399,14 +606,7 @@ func (p *pattern) findAllAt(text string, spaceRun int, rd *strings.Reader, start
 		if !p.startsAt.has(r) {
 			continue
 		}
-		prev, prevSize := utf8.RuneError, 0
-		if at > 0 {
-			prev, prevSize = utf8.DecodeLastRuneInString(text[:at])
-		}
-		if p.boundary && isASCIIWord(r) == (prevSize > 0 && isASCIIWord(prev)) {
-			continue
-		}
-		if end := p.matchAt(text, spaceRun, at, prevSize, rd); end > at {
+		if end := p.matchAt(text, spaceRun, rd, at, r, buf[:0]); end > at {
 			dst = append(dst, span{at, end})
 			next = end
 		}
@@ -414,27 +614,58 @@ func (p *pattern) findAllAt(text string, spaceRun int, rd *strings.Reader, start
 	return dst
 }
 
-// matchAt returns the end of the match starting at offset at, or -1. The
-// match sees the rune before at (prevSize bytes) for its assertions. Matches
-// are never empty here: the pattern is not nullable.
-func (p *pattern) matchAt(text string, spaceRun, at, prevSize int, rd *strings.Reader) int {
+// matchAt returns the end of the match starting at offset at, whose first
+// rune is r, or -1: that of the first branch matching there. buf is
+// scratch.
+func (p *pattern) matchAt(text string, spaceRun *int, rd *strings.Reader, at int, r rune, buf []int32) int {
+	prev, prevSize := utf8.RuneError, 0
+	if at > 0 {
+		prev, prevSize = utf8.DecodeLastRuneInString(text[:at])
+	}
+	wordBoundary := isASCIIWord(r) != (prevSize > 0 && isASCIIWord(prev))
+	if p.boundary && !wordBoundary {
+		return -1
+	}
+	if p.prefixes == nil {
+		return p.branches[0].matchAt(text, spaceRun, at, prevSize, rd)
+	}
+	for _, bi := range p.branchesAt(text[at:], buf) {
+		b := &p.branches[bi]
+		if b.boundary && !wordBoundary || !b.startsAt.has(r) {
+			continue
+		}
+		b = p.compiled(b)
+		if end := b.matchAt(text, spaceRun, at, prevSize, rd); end > at || b == &p.whole {
+			return end
+		}
+	}
+	return -1
+}
+
+// matchAt returns the end of the branch's match starting at offset at, or
+// -1. The match sees the rune before at (prevSize bytes) for its
+// assertions. Matches are never empty here: the branch is not nullable.
+func (b *branch) matchAt(text string, spaceRun *int, at, prevSize int, rd *strings.Reader) int {
 	var loc []int
 	base := 0
-	if w := p.length.window(spaceRun); w >= 0 {
+	if b.length.bounded && b.length.spaceRuns > 0 && *spaceRun < 0 {
+		*spaceRun = longestSpaceRun(text)
+	}
+	if w := b.length.window(*spaceRun); w >= 0 {
 		end := min(len(text), at+w)
 		if at == 0 {
-			loc = p.atStart.FindStringIndex(text[:end])
+			loc = b.atStart.FindStringIndex(text[:end])
 		} else {
 			base = at - prevSize
-			loc = p.afterOne.FindStringIndex(text[base:end])
+			loc = b.afterOne.FindStringIndex(text[base:end])
 		}
 	} else if at == 0 {
 		rd.Reset(text)
-		loc = p.atStart.FindReaderIndex(rd)
+		loc = b.atStart.FindReaderIndex(rd)
 	} else {
 		base = at - prevSize
 		rd.Reset(text[base:])
-		loc = p.afterOne.FindReaderIndex(rd)
+		loc = b.afterOne.FindReaderIndex(rd)
 	}
 	if loc == nil {
 		return -1
@@ -458,6 +689,9 @@ type matchLen struct {
 func (l matchLen) window(spaceRun int) int {
 	if !l.bounded {
 		return -1
+	}
+	if l.spaceRuns == 0 {
+		return l.fixed + utf8.UTFMax
 	}
 	return l.fixed + l.spaceRuns*spaceRun + utf8.UTFMax
 }
