@@ -99,15 +99,28 @@ func inWord(text string, at int) bool {
 	if at <= 0 || at >= len(text) {
 		return false
 	}
+	if p, n := text[at-1], text[at]; p < utf8.RuneSelf && n < utf8.RuneSelf {
+		return wordBytes[p] && wordBytes[n]
+	}
 	prev, _ := utf8.DecodeLastRuneInString(text[:at])
 	next, _ := utf8.DecodeRuneInString(text[at:])
 	return isWordRune(prev) && isWordRune(next)
 }
 
+// The helpers below read ASCII a byte at a time, where a word rune is a
+// word byte, and decode runes only beyond ASCII.
+
 // wordStartBefore returns where the word ending at (or running through) at
 // starts.
 func wordStartBefore(text string, at int) int {
 	for at > 0 {
+		if c := text[at-1]; c < utf8.RuneSelf {
+			if !wordBytes[c] {
+				break
+			}
+			at--
+			continue
+		}
 		r, size := utf8.DecodeLastRuneInString(text[:at])
 		if !isWordRune(r) {
 			break
@@ -121,6 +134,13 @@ func wordStartBefore(text string, at int) int {
 // ends.
 func wordEndAfter(text string, at int) int {
 	for at < len(text) {
+		if c := text[at]; c < utf8.RuneSelf {
+			if !wordBytes[c] {
+				break
+			}
+			at++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(text[at:])
 		if !isWordRune(r) {
 			break
@@ -134,6 +154,13 @@ func wordEndAfter(text string, at int) int {
 // at, which must not be inside a word.
 func nextWordStart(text string, at int) (int, bool) {
 	for at < len(text) {
+		if c := text[at]; c < utf8.RuneSelf {
+			if wordBytes[c] {
+				return at, true
+			}
+			at++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(text[at:])
 		if isWordRune(r) {
 			return at, true
@@ -147,6 +174,13 @@ func nextWordStart(text string, at int) (int, bool) {
 // which must not be inside a word.
 func prevWordEnd(text string, at int) (int, bool) {
 	for at > 0 {
+		if c := text[at-1]; c < utf8.RuneSelf {
+			if wordBytes[c] {
+				return at, true
+			}
+			at--
+			continue
+		}
 		r, size := utf8.DecodeLastRuneInString(text[:at])
 		if isWordRune(r) {
 			return at, true

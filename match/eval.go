@@ -232,6 +232,9 @@ type matchState struct {
 	startBuf    []int32
 	reader      strings.Reader // for patterns
 
+	// hostVerdicts outlive the mention (see checkHost).
+	hostVerdicts map[hostKey]hostVerdict
+
 	keysDone                bool
 	authorKey, feedTitleKey string
 	urlDone                 bool
@@ -766,7 +769,7 @@ func (m *Matcher) lookalikeField(st *matchState, out []orderedFinding, r *compil
 	}
 	for _, hs := range FindHosts(f.text) {
 		host := f.text[hs[0]:hs[1]]
-		v, ok := r.checker.check(host)
+		v, ok := st.checkHost(r, host)
 		if !ok {
 			continue
 		}
@@ -795,6 +798,41 @@ func (m *Matcher) lookalikeField(st *matchState, out []orderedFinding, r *compil
 		out = append(out, orderedFinding{fd, f.order})
 	}
 	return out
+}
+
+// hostKey and hostVerdict memoise lookalike_domain verdicts.
+type hostKey struct {
+	rule int
+	host string
+}
+
+type hostVerdict struct {
+	v  DomainVerdict
+	ok bool
+}
+
+// maxHostVerdicts bounds the verdicts a matchState keeps.
+const maxHostVerdicts = 512
+
+// checkHost is r.checker.check(host), remembered: posts of one feed link to
+// the same few hosts, and parsing a host name is the costly part of the
+// check. The verdict depends on the host and the rule alone, so it stays
+// good as the state is recycled from one mention to the next.
+func (st *matchState) checkHost(r *compiledRule, host string) (DomainVerdict, bool) {
+	key := hostKey{r.index, host}
+	if hv, ok := st.hostVerdicts[key]; ok {
+		return hv.v, hv.ok
+	}
+	v, ok := r.checker.check(host)
+	if st.hostVerdicts == nil || len(st.hostVerdicts) >= maxHostVerdicts {
+		st.hostVerdicts = make(map[hostKey]hostVerdict)
+	}
+	// Not the post's text, which the state outlives.
+	key.host = strings.Clone(host)
+	kept := v
+	kept.Host = strings.Clone(v.Host)
+	st.hostVerdicts[key] = hostVerdict{kept, ok}
+	return v, ok
 }
 
 // hasDottedWord reports whether s has a dot between two letters or digits,

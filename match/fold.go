@@ -89,10 +89,15 @@ func foldOffsets(starts, ends []int32, s string) ([]int32, []int32) {
 	var buf [16]byte
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
-			lastUnit = len(ends)
-			starts = append(starts, int32(i))
-			ends = append(ends, int32(i+1))
-			i++
+			// A run of ASCII: a byte each, filled in at once.
+			j := asciiRunEnd(s, i)
+			from := len(ends)
+			starts, ends = slices.Grow(starts, j-i)[:from+j-i], slices.Grow(ends, j-i)[:from+j-i]
+			for k := i; k < j; k++ {
+				starts[from+k-i], ends[from+k-i] = int32(k), int32(k+1)
+			}
+			lastUnit = len(ends) - 1
+			i = j
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -235,6 +240,19 @@ func isWordRune(r rune) bool {
 // side. Edges of the phrase that are not word characters themselves (the '#'
 // of "#ad") need no boundary.
 func wordBounded(s string, start, end int) bool {
+	// ASCII on both sides, the common case: a word byte is a word rune.
+	if start > 0 && start < len(s) && s[start] < utf8.RuneSelf && s[start-1] < utf8.RuneSelf {
+		if wordBytes[s[start]] && wordBytes[s[start-1]] {
+			return false
+		}
+		start = 0 // settled
+	}
+	if end > 0 && end < len(s) && s[end] < utf8.RuneSelf && s[end-1] < utf8.RuneSelf {
+		if wordBytes[s[end]] && wordBytes[s[end-1]] {
+			return false
+		}
+		end = len(s) // settled
+	}
 	if start > 0 {
 		first, _ := utf8.DecodeRuneInString(s[start:])
 		prev, _ := utf8.DecodeLastRuneInString(s[:start])
@@ -275,6 +293,24 @@ func (f *folded) toFolded(start, end int) (int, int) {
 		hi = lo
 	}
 	return lo, hi
+}
+
+// asciiRunEnd returns where the run of ASCII bytes starting at i ends,
+// reading eight bytes at a time.
+func asciiRunEnd(s string, i int) int {
+	for i+8 <= len(s) && load64(s, i)&highBits == 0 {
+		i += 8
+	}
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	return i
+}
+
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // isASCII reports whether s is all ASCII, eight bytes at a time.

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"encoding/binary"
 	"regexp/syntax"
 	"slices"
 	"unicode"
@@ -71,7 +72,20 @@ func canonicalOrbit(r rune) rune {
 // appendCanonical appends s in canonical form. Invalid bytes become
 // U+FFFD, as the regexp engine reads them.
 func appendCanonical(dst []byte, s string) []byte {
+	dst = slices.Grow(dst, len(s))
 	for i := 0; i < len(s); {
+		// Eight ASCII bytes at a time, as foldAppend does.
+		for i+8 <= len(s) {
+			w := load64(s, i)
+			if w&highBits != 0 {
+				break
+			}
+			dst = binary.LittleEndian.AppendUint64(dst, lowerASCII8(w))
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			dst = append(dst, asciiLower[c])
 			i++
@@ -89,8 +103,13 @@ func appendCanonical(dst []byte, s string) []byte {
 func canonicalOffsets(dst []int32, s string) []int32 {
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
-			dst = append(dst, int32(i))
-			i++
+			j := asciiRunEnd(s, i)
+			from := len(dst)
+			dst = slices.Grow(dst, j-i)[:from+j-i]
+			for k := i; k < j; k++ {
+				dst[from+k-i] = int32(k)
+			}
+			i = j
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])

@@ -63,6 +63,10 @@ type branch struct {
 	once              *sync.Once
 	startsAt          *runeSet
 	boundary          bool
+	// second, when known, holds the runes that can follow the first rune
+	// of a match, for a branch without prefixes whose first rune is any
+	// of a large class (an upper-case letter followed by a full stop).
+	second *runeSet
 	// length bounds a match. A bounded branch is tried on a window of
 	// the text that just holds its longest match, as a string: regexp then
 	// backtracks over a few dozen bytes instead of stepping its NFA through
@@ -123,6 +127,8 @@ func compilePattern(expr string) (*pattern, error) {
 	p.branches = []branch{whole}
 	prefixes, _, known := literalPrefixes(tree)
 	if !known || slices.ContainsFunc(prefixes, func(p []rune) bool { return len(p) == 0 }) {
+		p.whole.second = secondRunes(tree)
+		p.branches[0] = p.whole
 		return p, nil
 	}
 	// Split the expression when every branch has prefixes of its own.
@@ -213,6 +219,30 @@ func (p *pattern) compiled(b *branch) *branch {
 		return &p.whole
 	}
 	return b
+}
+
+// secondRunes returns the runes the second rune of a match can be when re
+// begins (after assertions) with exactly one rune, or nil.
+func secondRunes(re *syntax.Regexp) *runeSet {
+	subs := flattenConcat(nil, re)
+	k := slices.IndexFunc(subs, func(s *syntax.Regexp) bool { return !isEmptyWidth(s) })
+	if k < 0 || k+1 == len(subs) {
+		return nil
+	}
+	switch first := subs[k]; first.Op {
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+	case syntax.OpLiteral:
+		if len(first.Rune) != 1 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	set := &runeSet{}
+	if nullable, anyRune := firstRunes(&syntax.Regexp{Op: syntax.OpConcat, Sub: subs[k+1:]}, set); nullable || anyRune {
+		return nil
+	}
+	return set
 }
 
 // maxPrefixRunes is as long as a prefix of a split pattern's branch gets:
@@ -581,7 +611,7 @@ func (p *pattern) find(text string, spaceRun *int, rd *strings.Reader, starts []
 			at += size
 			continue
 		}
-		if end := p.matchAt(text, spaceRun, rd, at, r, buf[:0]); end > at {
+		if end := p.matchAt(text, spaceRun, rd, at, r, size, buf[:0]); end > at {
 			// The next search starts where this match ends.
 			dst = append(dst, span{at, end})
 			at = end
@@ -602,11 +632,11 @@ func (p *pattern) findAllAt(text string, spaceRun *int, rd *strings.Reader, star
 			continue
 		}
 		tried = at
-		r, _ := utf8.DecodeRuneInString(text[at:])
+		r, size := utf8.DecodeRuneInString(text[at:])
 		if !p.startsAt.has(r) {
 			continue
 		}
-		if end := p.matchAt(text, spaceRun, rd, at, r, buf[:0]); end > at {
+		if end := p.matchAt(text, spaceRun, rd, at, r, size, buf[:0]); end > at {
 			dst = append(dst, span{at, end})
 			next = end
 		}
@@ -615,9 +645,9 @@ func (p *pattern) findAllAt(text string, spaceRun *int, rd *strings.Reader, star
 }
 
 // matchAt returns the end of the match starting at offset at, whose first
-// rune is r, or -1: that of the first branch matching there. buf is
-// scratch.
-func (p *pattern) matchAt(text string, spaceRun *int, rd *strings.Reader, at int, r rune, buf []int32) int {
+// rune is r (size bytes), or -1: that of the first branch matching there.
+// buf is scratch.
+func (p *pattern) matchAt(text string, spaceRun *int, rd *strings.Reader, at int, r rune, size int, buf []int32) int {
 	prev, prevSize := utf8.RuneError, 0
 	if at > 0 {
 		prev, prevSize = utf8.DecodeLastRuneInString(text[:at])
@@ -627,7 +657,16 @@ func (p *pattern) matchAt(text string, spaceRun *int, rd *strings.Reader, at int
 		return -1
 	}
 	if p.prefixes == nil {
-		return p.branches[0].matchAt(text, spaceRun, at, prevSize, rd)
+		b := &p.branches[0]
+		if b.second != nil {
+			if at+size >= len(text) {
+				return -1 // the rest of a match needs a rune
+			}
+			if r2, _ := utf8.DecodeRuneInString(text[at+size:]); !b.second.has(r2) {
+				return -1
+			}
+		}
+		return b.matchAt(text, spaceRun, at, prevSize, rd)
 	}
 	for _, bi := range p.branchesAt(text[at:], buf) {
 		b := &p.branches[bi]

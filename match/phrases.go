@@ -53,6 +53,8 @@ type phraseSet struct {
 	// output state (offset firstOutput + k×stride).
 	outStart []int32
 	outputs  []int32
+	// reciprocal is 2^32 / stride rounded up.
+	reciprocal uint64
 }
 
 // isWordByte is the automaton's notion of a word character.
@@ -221,6 +223,7 @@ func (p *phraseSet) build() {
 		}
 	}
 	p.firstOutput = int32(quiet * stride)
+	p.reciprocal = (1<<32 + uint64(stride) - 1) / uint64(stride)
 	p.inWord = offset[inWord]
 	p.outStart = make([]int32, 0, nodes-quiet+1)
 	p.outputs = nil
@@ -240,15 +243,15 @@ type hit struct {
 // scan appends to dst the word-bounded occurrences of every phrase in the
 // folded text, in order of their end.
 func (p *phraseSet) scan(text string, dst []hit) []hit {
-	next, classes, inWord := p.next, &p.byteClass, p.inWord
-	state := int32(0)
+	next, classes, inWord := p.next, &p.byteClass, int(p.inWord)
+	state := 0
 	for i := 0; i < len(text); i++ {
-		state = next[state+int32(classes[text[i]])]
+		state = int(next[state+int(classes[text[i]])])
 		if state < inWord {
 			continue
 		}
 		if state == inWord {
-			for i+1 < len(text) && isWordByte(text[i+1]) {
+			for i+1 < len(text) && wordBytes[text[i+1]] {
 				i++
 			}
 			continue
@@ -258,8 +261,10 @@ func (p *phraseSet) scan(text string, dst []hit) []hit {
 	return dst
 }
 
-func (p *phraseSet) emit(text string, end int, state int32, dst []hit) []hit {
-	k := (state - p.firstOutput) / int32(p.stride)
+func (p *phraseSet) emit(text string, end int, state int, dst []hit) []hit {
+	// k is (state - firstOutput) / stride, which multiplying by the
+	// rounded-up reciprocal gives exactly for a multiple of stride.
+	k := uint64(state-int(p.firstOutput)) * p.reciprocal >> 32
 	for _, id := range p.outputs[p.outStart[k]:p.outStart[k+1]] {
 		start := end - len(p.phrases[id])
 		switch {
@@ -271,6 +276,14 @@ func (p *phraseSet) emit(text string, end int, state int32, dst []hit) []hit {
 	}
 	return dst
 }
+
+// wordBytes is isWordByte as a table.
+var wordBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isWordByte(byte(c))
+	}
+	return t
+}()
 
 // phraseHits are the hits of one field sorted by phrase and position, for
 // lookup by phrase.
