@@ -36,6 +36,9 @@ const (
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultResponseHeaderTimeout = 20 * time.Second
 	DefaultFetchTimeout          = 60 * time.Second
+	// DefaultMaxHeaderBytes bounds a response's headers, all 1xx responses
+	// before it included; net/http would allow 10 MB.
+	DefaultMaxHeaderBytes = 1 << 20
 )
 
 // feedAccept lists the media types feeds are served as, preferred first.
@@ -91,9 +94,17 @@ type FetcherOptions struct {
 	MaxRetryAfter      time.Duration
 	PerHostConcurrency int
 
+	// MaxHeaderBytes bounds the response headers.
+	MaxHeaderBytes int64
+
 	// AllowPrivate lists prefixes that may be dialled even though they are
 	// private, loopback, link-local, CGNAT, ULA, unspecified or multicast.
 	AllowPrivate []netip.Prefix
+
+	// Resolver looks up host names; nil means net.DefaultResolver. Whatever
+	// it answers, the address guard judges the address each connection is
+	// actually made to.
+	Resolver *net.Resolver
 }
 
 // Conditional carries validators from the previous successful fetch so the
@@ -126,7 +137,8 @@ func NewFetcher(opts FetcherOptions) *Fetcher {
 	opts = opts.withDefaults()
 	f := &Fetcher{opts: opts, hosts: newHostLimiter(opts.PerHostConcurrency)}
 	dialer := &net.Dialer{
-		Timeout: opts.DialTimeout,
+		Timeout:  opts.DialTimeout,
+		Resolver: opts.Resolver,
 		// Checking in Control sees the address actually being connected to,
 		// after DNS resolution, for the first request and every redirect
 		// alike, which closes the DNS-rebinding gap a pre-flight lookup has.
@@ -137,11 +149,12 @@ func NewFetcher(opts FetcherOptions) *Fetcher {
 	transport := &http.Transport{
 		// No proxy from the environment: a proxy would dial on our behalf
 		// and bypass the address guard.
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   opts.TLSHandshakeTimeout,
-		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    opts.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  opts.ResponseHeaderTimeout,
+		MaxResponseHeaderBytes: opts.MaxHeaderBytes,
 		// We decompress ourselves so the body cap counts decompressed bytes.
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   true,
@@ -164,6 +177,12 @@ func NewFetcher(opts FetcherOptions) *Fetcher {
 	return f
 }
 
+// CloseIdleConnections closes the kept-alive connections not in use, as
+// when the fetcher is done with.
+func (f *Fetcher) CloseIdleConnections() {
+	f.client.CloseIdleConnections()
+}
+
 func (o FetcherOptions) withDefaults() FetcherOptions {
 	if o.UserAgent == "" {
 		o.UserAgent = "mediawatch/" + moduleVersion() + " (+https://github.com/mediawatch/mediawatch)"
@@ -182,6 +201,9 @@ func (o FetcherOptions) withDefaults() FetcherOptions {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if o.MaxRedirects <= 0 {
 		o.MaxRedirects = DefaultMaxRedirects

@@ -457,10 +457,14 @@ func (s *Scheduler) poll(ctx context.Context, f *feed) error {
 		return s.succeed(f, st, now, 0)
 	}
 
-	parsed, err := ParseFeed(resp.Body, resp.ContentType)
+	parsed, salvaged, err := parseFeed(resp.Body, resp.ContentType)
 	if err != nil {
 		s.metrics.fetches.WithLabelValues(id, resultParseError).Inc()
-		return s.fail(f, st, now, err)
+		return s.fail(f, st, now, fmt.Errorf("%s: %w", resp.FinalURL, err))
+	}
+	if salvaged != nil {
+		s.log.Warn("feed document is broken; kept the items that parse", "feed", id, "url", resp.FinalURL,
+			"kept", salvaged.kept, "dropped", salvaged.dropped, "err", salvaged.cause)
 	}
 	s.metrics.fetches.WithLabelValues(id, resultOK).Inc()
 	s.metrics.parsed.WithLabelValues(id).Add(float64(len(parsed.Items)))
@@ -500,6 +504,12 @@ func (s *Scheduler) poll(ctx context.Context, f *feed) error {
 	}
 
 	st.ETag, st.LastModified = resp.ETag, resp.LastModified
+	if salvaged != nil {
+		// Without validators the next poll fetches the whole document
+		// again, which may then be intact; a 304 would hide the items
+		// dropped from this one until the feed changes.
+		st.ETag, st.LastModified = "", ""
+	}
 	st.Seen = mergeSeen(current, st.Seen)
 	st.ItemsSeen += int64(len(published))
 	if len(published) > 0 {

@@ -585,3 +585,125 @@ func TestSchedulerShortenedIntervalPullsNextPollIn(t *testing.T) {
 		t.Errorf("next poll %s, want %s (last attempt + the new interval)", got, want)
 	}
 }
+
+// TestSchedulerBadDocuments: a document that is not a feed fails the poll
+// with an error naming the feed and URL; one broken in an item or cut off
+// publishes its intact items, logs what it dropped and keeps no
+// validators, so the next poll fetches it whole again and publishes the
+// rest.
+func TestSchedulerBadDocuments(t *testing.T) {
+	t.Run("HTML page", func(t *testing.T) {
+		srv := newFeedServer(t, "html-page.html", "text/html; charset=utf-8", true)
+		spec := FeedSpec{ID: "umc-login", URL: srv.URL, Source: "news", Interval: time.Minute}
+		s, _, logs := newScheduler(t, NewMemoryStore(), &recordingSink{}, nil, spec)
+		err := s.PollNow(t.Context(), spec.ID)
+		want := `feed umc-login: ` + srv.URL + `: parse feed: got an HTML page titled "Inloggen – Mijn UMC", not RSS, Atom or JSON Feed`
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("err = %v, want it to start %q", err, want)
+		}
+		if st := s.Status()[0]; !strings.HasPrefix(st.LastError, want) || st.ConsecutiveFailures != 1 {
+			t.Errorf("status %+v", st)
+		}
+		if got := testutil.ToFloat64(s.metrics.fetches.WithLabelValues(spec.ID, resultParseError)); got != 1 {
+			t.Errorf("parse errors counted %v, want 1", got)
+		}
+		if !strings.Contains(logs.String(), "feed=umc-login") {
+			t.Errorf("no log of the failure:\n%s", logs)
+		}
+	})
+
+	t.Run("truncated", func(t *testing.T) {
+		srv := newFeedServer(t, "truncated.xml", "application/rss+xml", true)
+		sink := &recordingSink{}
+		store := NewMemoryStore()
+		spec := FeedSpec{ID: "nieuws", URL: srv.URL, Source: "news", Interval: time.Minute}
+		s, _, logs := newScheduler(t, store, sink, nil, spec)
+		if err := s.PollNow(t.Context(), spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := sink.titles(), []string{"Wachtlijsten kinderchirurgie WKZ lopen op", "UMC Utrecht opent nieuwe spoedeisende hulp"}; !slices.Equal(got, want) {
+			t.Fatalf("published %q, want %q", got, want)
+		}
+		if l := logs.String(); !strings.Contains(l, "feed document is broken") || !strings.Contains(l, "kept=2 dropped=1") || !strings.Contains(l, "url="+srv.URL) {
+			t.Errorf("no warning of the dropped item:\n%s", l)
+		}
+		if st, _, _ := store.Load(t.Context(), spec.ID); st.ETag != "" || st.ConsecutiveFailures != 0 {
+			t.Errorf("state after a salvaged poll: %+v; want no ETag, no failure", st)
+		}
+
+		// The same document, whole.
+		srv.set(func(fs *feedServer) {
+			fs.body = append(readTestdata(t, "truncated.xml"), "are.</p>]]></description>\n    </item>\n  </channel>\n</rss>\n"...)
+		})
+		if err := s.PollNow(t.Context(), spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := sink.titles(); len(got) != 3 || got[2] != "Podcast: een dag op de IC" {
+			t.Errorf("published %q, want the third item added once whole", got)
+		}
+		srv.mu.Lock()
+		if srv.ifNoneMatch[1] != "" {
+			t.Errorf("the poll after a salvaged one sent If-None-Match %q", srv.ifNoneMatch[1])
+		}
+		srv.mu.Unlock()
+	})
+}
+
+// largeFeed is an RSS feed of n items.
+func largeFeed(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Zorgforum archief</title><link>https://zorgforum.example/</link>
+`)
+	base := time.Date(2026, 11, 16, 12, 0, 0, 0, time.UTC)
+	for i := range n {
+		fmt.Fprintf(&b, `<item><title>Bericht %d over het UMC Utrecht</title><link>https://zorgforum.example/t/%d</link><guid>https://zorgforum.example/t/%d</guid><pubDate>%s</pubDate><description>Tekst van bericht %d.</description></item>
+`, i, i, i, base.Add(-time.Duration(i)*time.Minute).Format(time.RFC1123Z), i)
+	}
+	b.WriteString("</channel></rss>\n")
+	return b.Bytes()
+}
+
+// TestSchedulerLargeFeedNoDuplicates: a feed of 5,000 items polled twice,
+// and again after a restart on the same state store, publishes each item
+// once. The server sends no validators, so every poll gets all items.
+func TestSchedulerLargeFeedNoDuplicates(t *testing.T) {
+	const n = 5000
+	srv := newFeedServer(t, "rss.xml", "application/rss+xml", false)
+	srv.set(func(fs *feedServer) { fs.body = largeFeed(n) })
+	sink := &recordingSink{}
+	store := NewMemoryStore()
+	spec := FeedSpec{ID: "archief", URL: srv.URL, Source: "forum", Interval: time.Minute}
+
+	first, _, _ := newScheduler(t, store, sink, nil, spec)
+	for poll := 1; poll <= 2; poll++ {
+		if err := first.PollNow(t.Context(), spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(sink.ids()); got != n {
+			t.Fatalf("poll %d: %d published, want %d", poll, got, n)
+		}
+	}
+	restarted, _, _ := newScheduler(t, store, sink, nil, spec)
+	if err := restarted.PollNow(t.Context(), spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	srv.set(func(fs *feedServer) {
+		fs.body = bytes.Replace(fs.body, []byte("<item>"), []byte(`<item><title>Nieuw bericht</title><guid>https://zorgforum.example/t/nieuw</guid></item>
+<item>`), 1)
+	})
+	if err := restarted.PollNow(t.Context(), spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	ids := sink.ids()
+	if len(ids) != n+1 {
+		t.Errorf("%d published after a restart and a new item, want %d", len(ids), n+1)
+	}
+	slices.Sort(ids)
+	if dups := len(ids) - len(slices.Compact(ids)); dups != 0 {
+		t.Errorf("%d items published twice", dups)
+	}
+	if got := sink.titles(); got[len(got)-1] != "Nieuw bericht" {
+		t.Errorf("last published %q, want the new item", got[len(got)-1])
+	}
+}
