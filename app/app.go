@@ -215,7 +215,8 @@ func FetcherOptions(cfg *config.Config, version string) ingest.FetcherOptions {
 //     processes),
 //  3. rule directory watcher (a reload in progress finishes),
 //  4. pipeline (the batch in hand is indexed, alerted and acknowledged),
-//     then the index expiry sweep,
+//     then the index expiry sweep and a rebuild of the index in progress
+//     (taken up again at the next start),
 //  5. dispatcher (alerts still waiting in a group stay unacknowledged for
 //     the next process), then the receivers' digests deliver what they hold,
 //  6. the views following the streams (recent alerts, triage, silences),
@@ -234,11 +235,12 @@ func (a *App) Run(ctx context.Context) error {
 
 	// Index first: it takes the data dir's lock, so a second daemon on the
 	// same data dir stops here with a clear message. Only a process with
-	// the web role has one: it serves search.
+	// the web role has one: it serves search. A corrupt index is moved
+	// aside and rebuilt from MENTIONS once NATS is up (below).
 	var ix *index.Index
 	if roles.Web {
 		var err error
-		ix, err = index.Open(IndexPath(cfg), index.Options{Logger: log.With("component", "index"), Registerer: a.registry})
+		ix, err = openIndex(cfg, log.With("component", "index"), a.registry)
 		if err != nil {
 			return err
 		}
@@ -352,8 +354,12 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	var expiry *indexExpiry
+	var rebuild *indexRebuild
 	if ix != nil {
 		if expiry, err = newIndexExpiry(ix, retentionOf(cfg), log.With("component", "retention"), a.registry); err != nil {
+			return err
+		}
+		if rebuild, err = startRebuild(ctx, conn.JS, ix, &a.matcher, cfg.Index.BatchSize, log.With("component", "index")); err != nil {
 			return err
 		}
 	}
@@ -438,7 +444,8 @@ func (a *App) Run(ctx context.Context) error {
 	notifyCtx, stopNotify := stageCtx()
 	watchCtx, stopWatch := stageCtx()
 	expireCtx, stopExpire := stageCtx()
-	for _, stop := range []context.CancelFunc{stopNotify, stopExpire, stopSched, stopLease, stopPipe, stopFollow, stopWatch} {
+	rebuildCtx, stopRebuild := stageCtx()
+	for _, stop := range []context.CancelFunc{stopNotify, stopExpire, stopRebuild, stopSched, stopLease, stopPipe, stopFollow, stopWatch} {
 		defer stop()
 	}
 
@@ -449,7 +456,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	var followDone, triageDone, silenceDone, notifyDone, matchDone, expireDone, ingestDone, leaseDone <-chan struct{}
+	var followDone, triageDone, silenceDone, notifyDone, matchDone, expireDone, rebuildDone, ingestDone, leaseDone <-chan struct{}
 	if recent != nil {
 		followDone = stages.start("follow", func() error { return recent.Follow(followCtx, conn, min(recentLookback, cfg.Retention.D()), log) })
 	}
@@ -465,6 +472,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if expiry != nil {
 		expireDone = stages.start("expire", func() error { return expiry.Run(expireCtx) })
+	}
+	if rebuild != nil {
+		rebuildDone = stages.start("rebuild", func() error { return rebuild.run(rebuildCtx) })
 	}
 	if leases != nil {
 		leaseDone = stages.start("lease", func() error { return leases.Run(leaseCtx) })
@@ -509,6 +519,8 @@ func (a *App) Run(ctx context.Context) error {
 	wait(matchDone)
 	stopExpire()
 	wait(expireDone)
+	stopRebuild()
+	wait(rebuildDone)
 	stopNotify()
 	wait(notifyDone)
 	stopFollow()

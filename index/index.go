@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +39,14 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the index before giving up (default DefaultLockTimeout).
 	LockTimeout time.Duration
+	// Rebuild is for a caller that can fill the index again from the
+	// stream it is a view of. Open then does not fail with ErrCorrupt: it
+	// moves the corrupt index aside (to <path>.corrupt-<time>), never
+	// while another process holds it, and creates an empty one in its
+	// place. An index Open creates this way, or anew, is marked as being
+	// rebuilt until EndRebuild; the mark is stored in the index, so a
+	// rebuild cut short is still owed at the next Open (see Rebuilding).
+	Rebuild bool
 }
 
 // DefaultLockTimeout is the LockTimeout used when Options leaves it zero.
@@ -62,6 +69,10 @@ var (
 	// ErrInvalidDoc is wrapped by Index errors for documents that cannot
 	// be indexed (the others in the batch are indexed).
 	ErrInvalidDoc = errors.New("invalid document")
+	// ErrRebuilding is wrapped by Healthy and Search errors while the
+	// index is being filled again from the stream: until then it misses
+	// documents, and a search would answer wrongly.
+	ErrRebuilding = errors.New("index is being rebuilt")
 )
 
 // Index is an open Bleve index. Its methods are safe for concurrent use.
@@ -73,6 +84,10 @@ type Index struct {
 	mu     sync.RWMutex // guards closed against use during Close
 	closed bool
 	bleve  bleve.Index
+
+	// health is what Healthy and Search report besides a closed index:
+	// a rebuild in progress, damage found while running (recover.go).
+	health health
 }
 
 // Files and folders Bleve's scorch index keeps in its directory. Anything
@@ -86,19 +101,32 @@ const (
 // Open opens the index at path, creating it when path does not exist or is
 // an empty directory. It fails within opts.LockTimeout with ErrLocked when
 // another process has the index open, and with ErrCorrupt when the index
-// cannot be read.
+// cannot be read (unless opts.Rebuild: see there).
 func Open(path string, opts Options) (*Index, error) {
 	if path == "" {
 		return nil, errors.New("index: empty path")
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	lockTimeout := opts.LockTimeout
-	if lockTimeout <= 0 {
-		lockTimeout = DefaultLockTimeout
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
 	}
+	ix, err := open(path, opts, "")
+	if err == nil || !opts.Rebuild || !errors.Is(err, ErrCorrupt) || !recoverable(err) {
+		return ix, err
+	}
+	replaced, err := setAside(path, opts, err)
+	if err != nil {
+		return nil, err
+	}
+	return open(path, opts, replaced)
+}
+
+// open is Open without the recovery; replaced says what became of a
+// corrupt index at path just now, "" if there was none.
+func open(path string, opts Options, replaced string) (*Index, error) {
+	logger, lockTimeout := opts.Logger, opts.LockTimeout
 	state, err := inspect(path)
 	if err != nil {
 		return nil, err
@@ -106,6 +134,7 @@ func Open(path string, opts Options) (*Index, error) {
 	runtime := map[string]any{"bolt_timeout": lockTimeout.String()}
 
 	var bi bleve.Index
+	created := false
 	switch state {
 	case dirAbsent, dirEmpty:
 		m, err := newMapping()
@@ -119,7 +148,11 @@ func Open(path string, opts Options) (*Index, error) {
 			return nil, classifyOpenError(path, "create", err)
 		}
 		logger.Info("index created", "path", path)
+		created = true
 	case dirIndex:
+		if err := newestSnapshotLoads(path, runtime); err != nil {
+			return nil, classifyOpenError(path, "open", err)
+		}
 		bi, err = guarded(func() (bleve.Index, error) { return bleve.OpenUsing(path, runtime) })
 		if err != nil {
 			return nil, classifyOpenError(path, "open", err)
@@ -149,6 +182,10 @@ func Open(path string, opts Options) (*Index, error) {
 	if err != nil {
 		_ = ix.Close()
 		return nil, fmt.Errorf("index %s: count documents: %w: %w; rebuild it with `mediawatch reindex`", path, ErrCorrupt, err)
+	}
+	if err := ix.loadRebuildMark(opts.Rebuild && created, replaced); err != nil {
+		_ = ix.Close()
+		return nil, err
 	}
 	logger.Info("index open", "path", path, "docs", n)
 	return ix, nil
@@ -252,6 +289,13 @@ func Remove(path string) error {
 			if err := bi.Close(); err != nil {
 				return fmt.Errorf("index %s: remove: close: %w", path, err)
 			}
+		} else if err := probeLock(path, DefaultLockTimeout); err != nil {
+			// Damaged in a way Bleve fails on before taking the lock.
+			return fmt.Errorf("index %s: remove: %w", path, err)
+		}
+	case dirStoreWithoutMeta:
+		if err := probeLock(path, DefaultLockTimeout); err != nil {
+			return fmt.Errorf("index %s: remove: %w", path, err)
 		}
 	}
 	if err := os.RemoveAll(path); err != nil {
@@ -348,15 +392,21 @@ func (ix *Index) docCountForMetrics() float64 {
 	return float64(n)
 }
 
-// Healthy returns nil when the index is open and answers reads.
+// Healthy returns nil when the index is open, answers reads, is whole on
+// disk and is not being rebuilt. Otherwise its error says why, and wraps
+// ErrRebuilding while a rebuild runs and ErrCorrupt once files the index
+// uses are found missing or damaged (which lasts until the index is
+// closed: it is rebuilt, or found whole, at the next Open).
 func (ix *Index) Healthy() error {
-	if _, err := ix.DocCount(); err != nil {
-		return err
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return ErrClosed
 	}
-	if _, err := os.Stat(filepath.Join(ix.path, metaFile)); err != nil {
-		return fmt.Errorf("index %s: %w", ix.path, err)
+	if _, err := ix.bleve.DocCount(); err != nil {
+		return fmt.Errorf("index %s: count documents: %w", ix.path, err)
 	}
-	return nil
+	return ix.usable()
 }
 
 // Close flushes and closes the index and unregisters its metrics, so a

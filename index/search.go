@@ -132,6 +132,9 @@ func (ix *Index) Search(ctx context.Context, q Query) (*Results, error) {
 	if ix.closed {
 		return nil, ErrClosed
 	}
+	if err := ix.usable(); err != nil {
+		return nil, err
+	}
 	res, err := ix.bleve.SearchInContext(ctx, req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
