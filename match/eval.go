@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/mediawatch/mediawatch/mention"
 )
@@ -62,6 +63,10 @@ type field struct {
 	folded     folded
 	foldedFrom int        // offset of folded.text in the mention's buffer
 	hits       phraseHits // sorted by phrase and position
+	// present has a bit set for every phrase with a hit in the field, so
+	// that looking up one of the many phrases that do not occur costs no
+	// search.
+	present []uint64
 	digits     int        // ASCII digits in text, -1 until counted
 	spaceRun   int        // longest run of white space in text, -1 until known
 	// literalRules has a bit set for every rule one of whose pattern's
@@ -83,7 +88,7 @@ func (f *field) scanPatterns(st *matchState, m *Matcher) {
 	if !ascii {
 		st.canonical = appendCanonical(st.canonical[:0], f.text)
 		st.canonicalAt = canonicalOffsets(st.canonicalAt[:0], f.text)
-		canonical = string(st.canonical)
+		canonical = scratchString(st.canonical)
 	}
 	f.literalRules = f.literalRules[:0]
 	for range (len(m.rules) + 63) / 64 {
@@ -124,6 +129,22 @@ func (f *field) scanPatterns(st *matchState, m *Matcher) {
 		}
 	}
 	f.patternsDone = true
+}
+
+// of returns the hits of one phrase in the field, in order of position.
+func (f *field) of(phrase int) phraseHits {
+	if f.present[phrase/64]&(1<<(phrase%64)) == 0 {
+		return nil
+	}
+	return f.hits.of(phrase)
+}
+
+// within reports whether the phrase occurs inside the folded span [lo, hi).
+func (f *field) within(phrase, lo, hi int) bool {
+	if f.present[phrase/64]&(1<<(phrase%64)) == 0 {
+		return false
+	}
+	return f.hits.within(phrase, lo, hi)
 }
 
 // mayMatch reports whether rule r's pattern can match in the field at all.
@@ -193,6 +214,16 @@ func (f *field) digitCount() int {
 		}
 	}
 	return f.digits
+}
+
+// scratchString returns the bytes of b as a string, without copying them
+// as string(b) would: the folded text of a long post is hundreds of
+// kilobytes. The string is good only until b is written to again, which
+// for the buffers of a matchState is in the next Match: strings made this
+// way must not outlive the call (findings point into the fields of the
+// mention itself, never into the folded text).
+func scratchString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // matchState is everything one Match call works with; it is recycled
@@ -265,7 +296,8 @@ func (m *Matcher) getState() *matchState {
 func (m *Matcher) putState(st *matchState) {
 	for i := range st.fields {
 		f := &st.fields[i]
-		*f = field{hits: f.hits[:0], literalRules: f.literalRules[:0], starts: f.starts[:0], startsOf: f.startsOf[:0]}
+		clear(f.present)
+		*f = field{hits: f.hits[:0], present: f.present, literalRules: f.literalRules[:0], starts: f.starts[:0], startsOf: f.startsOf[:0]}
 	}
 	st.fields = st.fields[:0]
 	st.text, st.starts, st.ends = st.text[:0], st.starts[:0], st.ends[:0]
@@ -318,7 +350,7 @@ func (m *Matcher) load(st *matchState, mn *mention.Mention) {
 		f.foldedFrom = len(st.text)
 		st.text = foldAppend(st.text, f.text)
 	}
-	all := string(st.text)
+	all := scratchString(st.text)
 	for i := range st.fields {
 		f := &st.fields[i]
 		end := len(all)
@@ -331,6 +363,12 @@ func (m *Matcher) load(st *matchState, mn *mention.Mention) {
 			m.noteHit(st, f, h)
 		}
 		f.hits = groupByPhrase(f.hits, st.phraseCount, &st.grouping)
+		if words := (len(m.phrases.phrases) + 63) / 64; len(f.present) != words {
+			f.present = make([]uint64, words)
+		}
+		for _, h := range f.hits {
+			f.present[h.phrase/64] |= 1 << (h.phrase % 64)
+		}
 	}
 }
 
@@ -409,8 +447,8 @@ func (m *Matcher) detectShortNames(st *matchState) {
 				if f.kind == kindFeedTitle {
 					continue
 				}
-				for _, h := range f.hits.of(id) {
-					if !insideAny(f.hits, in.otherNames, h) {
+				for _, h := range f.of(id) {
+					if !insideAny(f, in.otherNames, h) {
 						st.detected[ii] = true
 					}
 				}
@@ -423,7 +461,7 @@ func (m *Matcher) detectShortNames(st *matchState) {
 func (st *matchState) anyHit(ids []int) bool {
 	for i := range st.fields {
 		for _, id := range ids {
-			if len(st.fields[i].hits.of(id)) > 0 {
+			if len(st.fields[i].of(id)) > 0 {
 				return true
 			}
 		}
@@ -433,9 +471,9 @@ func (st *matchState) anyHit(ids []int) bool {
 
 // insideAny reports whether hit h lies inside an occurrence of one of the
 // phrases ids.
-func insideAny(hits phraseHits, ids []int, h hit) bool {
+func insideAny(f *field, ids []int, h hit) bool {
 	for _, id := range ids {
-		for _, o := range hits.of(id) {
+		for _, o := range f.of(id) {
 			if o.start <= h.start && h.end <= o.end {
 				return true
 			}
@@ -654,7 +692,7 @@ func (m *Matcher) matchField(st *matchState, out []orderedFinding, r *compiledRu
 	var nearWords [][]string
 	if len(r.keywords) > 0 {
 		for _, kw := range r.keywords {
-			hits := f.hits.of(kw.id)
+			hits := f.of(kw.id)
 			if len(hits) == 0 || !concerns(concerned, kw.inst) || kw.short && !f.kind.sentences() {
 				continue
 			}
@@ -872,21 +910,21 @@ func (m *Matcher) checkContext(st *matchState, r *compiledRule, f *field, c span
 	var labels []string
 	if len(r.ctxLabels) > 0 && wordBefore {
 		for _, ref := range r.ctxLabels {
-			if concerns(concerned, ref.inst) && f.hits.within(ref.id, labelLo, fs) {
+			if concerns(concerned, ref.inst) && f.within(ref.id, labelLo, fs) {
 				labels = append(labels, ref.word)
 			}
 		}
 	}
 	if len(labels) == 0 {
 		for _, ref := range r.ctxNone {
-			if f.hits.within(ref.id, lo, hi) {
+			if f.within(ref.id, lo, hi) {
 				return nil, false
 			}
 		}
 	}
 	fired := labels
 	for _, ref := range r.ctxAny {
-		if concerns(concerned, ref.inst) && f.hits.within(ref.id, lo, hi) {
+		if concerns(concerned, ref.inst) && f.within(ref.id, lo, hi) {
 			fired = append(fired, ref.word)
 		}
 	}

@@ -17,7 +17,7 @@ func nearSpans(r *compiledRule, f *field, concerned []int) (spans []span, words 
 			if !concerns(concerned, ref.inst) {
 				continue
 			}
-			groups[gi] = append(groups[gi], f.hits.of(ref.id)...)
+			groups[gi] = append(groups[gi], f.of(ref.id)...)
 		}
 		if len(groups[gi]) == 0 {
 			return nil, nil

@@ -816,7 +816,28 @@ var asciiSpace = [256]bool{' ': true, '\t': true, '\n': true, '\v': true, '\f': 
 // space in s.
 func longestSpaceRun(s string) int {
 	longest, run := 0, 0
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		m := spaceMask(load64(s, i))
+		switch {
+		case m == 0:
+			run = 0
+		case m&(m<<8) == 0 && (run == 0 || m&0x80 == 0):
+			// Spaces one by one, none continuing the run before.
+			longest = max(longest, 1)
+			run = int(m >> 63)
+		default:
+			for k := 0; k < 8; k++ {
+				if m&(0x80<<(8*k)) != 0 {
+					run++
+					longest = max(longest, run)
+				} else {
+					run = 0
+				}
+			}
+		}
+	}
+	for ; i < len(s); i++ {
 		if isASCIISpace(s[i]) {
 			run++
 			longest = max(longest, run)
@@ -825,6 +846,18 @@ func longestSpaceRun(s string) int {
 		}
 	}
 	return longest
+}
+
+// spaceMask sets the high bit of every byte of w that is ASCII white
+// space (isASCIISpace) and clears every other bit.
+func spaceMask(w uint64) uint64 {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	x := w ^ 0x20*ones // zero where a byte is ' '
+	blank := ^((x&^high + ^uint64(high)&^high) | x) & high
+	low := w &^ high
+	// Bytes from '\t' to '\r': at least 9 and not at least 14.
+	ctrl := (low + (0x80-9)*ones) &^ (low + (0x80-14)*ones) &^ w & high
+	return blank | ctrl
 }
 
 // maxRuneLen is the longest UTF-8 encoding of r, or of any rune it folds
