@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -551,4 +554,272 @@ func TestHostLimiter(t *testing.T) {
 			t.Errorf("%d host entries left after every slot was released", len(l.hosts))
 		}
 	})
+}
+
+// listenOn starts srv on addr, or skips the test where the address cannot
+// be listened on (127.0.0.2 needs Linux; ::1 needs IPv6).
+func listenOn(t *testing.T, addr string, h http.Handler) *httptest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestFetchRefusesNonPublicTargets fetches every kind of address a feed URL
+// must not reach, directly and through a redirect from a server the
+// fetcher may reach (on 127.0.0.2, the only address allowed). The servers
+// on loopback targets receive nothing. The other targets cannot be served
+// by a test; for them the guard's error is the proof, as the guard runs
+// on the socket before it connects. Every target is on the test's own
+// port, so that a broken guard reaches no real service (a cloud metadata
+// endpoint above all).
+func TestFetchRefusesNonPublicTargets(t *testing.T) {
+	var targetRequests atomic.Int64
+	target := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		targetRequests.Add(1)
+		fmt.Fprint(w, "internal")
+	})
+	v4 := listenOn(t, "127.0.0.1:0", target)
+	_, port, _ := net.SplitHostPort(v4.Listener.Addr().String())
+	v6URL := ""
+	if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		ln.Close()
+		v6URL = listenOn(t, "[::1]:0", target).URL + "/"
+	}
+	redirector, redirects := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+	})
+	redirector.Close()
+	redirector = listenOn(t, "127.0.0.2:0", redirector.Config.Handler)
+
+	f := NewFetcher(FetcherOptions{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Timeout: 10 * time.Second})
+	tests := []struct {
+		name, url string
+		// resolves: a host name, which may also fail to resolve.
+		resolves bool
+	}{
+		{"loopback 127.0.0.1", "http://127.0.0.1:" + port + "/", false},
+		{"loopback ::1", v6URL, false},
+		{"private 10/8", "http://10.0.0.1:" + port + "/", false},
+		{"private 172.16/12", "http://172.16.0.1:" + port + "/", false},
+		{"private 172.31", "http://172.31.255.254:" + port + "/", false},
+		{"private 192.168/16", "http://192.168.1.1:" + port + "/", false},
+		{"cloud metadata 169.254.169.254", "http://169.254.169.254:" + port + "/", false},
+		{"CGNAT 100.64/10", "http://100.64.0.1:" + port + "/", false},
+		{"unique local fc00::/7", "http://[fc00::1]:" + port + "/", false},
+		{"unique local fd00:ec2::254", "http://[fd00:ec2::254]:" + port + "/", false},
+		{"link-local fe80::1", "http://[fe80::1]:" + port + "/", false},
+		{"IPv4-mapped ::ffff:127.0.0.1", "http://[::ffff:127.0.0.1]:" + port + "/", false},
+		{"unspecified 0.0.0.0", "http://0.0.0.0:" + port + "/", false},
+		{"unspecified ::", "http://[::]:" + port + "/", false},
+		{"localhost", "http://localhost:" + port + "/", true},
+		{"short form 127.1", "http://127.1:" + port + "/", true},
+		{"decimal 2130706433", "http://2130706433:" + port + "/", true},
+		{"hex 0x7f000001", "http://0x7f000001:" + port + "/", true},
+	}
+	for _, tt := range tests {
+		if tt.url == "" {
+			continue // no IPv6
+		}
+		for _, via := range []string{"direct", "redirect"} {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				u := tt.url
+				if via == "redirect" {
+					u = redirector.URL + "/?to=" + url.QueryEscape(tt.url)
+				}
+				before := redirects.Load()
+				_, err := f.Fetch(t.Context(), u, Conditional{})
+				var dnsErr *net.DNSError
+				switch {
+				case errors.Is(err, ErrPrivateAddress):
+				case tt.resolves && errors.As(err, &dnsErr):
+				default:
+					t.Errorf("err = %v, want ErrPrivateAddress", err)
+				}
+				if err != nil && !strings.Contains(err.Error(), u) {
+					t.Errorf("error %q does not name the URL", err)
+				}
+				if via == "redirect" && redirects.Load() != before+1 {
+					t.Errorf("the allowed server got %d requests, want 1", redirects.Load()-before)
+				}
+			})
+		}
+	}
+	if n := targetRequests.Load(); n != 0 {
+		t.Errorf("the loopback targets received %d requests, want 0", n)
+	}
+
+	for _, u := range []string{"file:///etc/passwd", "gopher://127.0.0.1:70/", "ftp://example.org/feed", "javascript:alert(1)", "data:text/xml,<rss/>"} {
+		if _, err := f.Fetch(t.Context(), u, Conditional{}); !errors.Is(err, errScheme) {
+			t.Errorf("%s: err = %v, want the scheme error", u, err)
+		}
+		if _, err := f.Fetch(t.Context(), redirector.URL+"/?to="+url.QueryEscape(u), Conditional{}); !errors.Is(err, errScheme) {
+			t.Errorf("redirect to %s: err = %v, want the scheme error", u, err)
+		}
+	}
+}
+
+// rebindingDNS is a DNS server for one name whose A record changes between
+// lookups: the first answer after a reset is first, every later one then.
+type rebindingDNS struct {
+	name        string
+	first, then net.IP
+	lookups     atomic.Int64
+	addr        string
+}
+
+func newRebindingDNS(t *testing.T, name string, first, then net.IP) *rebindingDNS {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &rebindingDNS{name: name, first: first.To4(), then: then.To4(), addr: pc.LocalAddr().String()}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if out := d.answer(buf[:n]); out != nil {
+				_, _ = pc.WriteTo(out, from)
+			}
+		}
+	}()
+	return d
+}
+
+func (d *rebindingDNS) answer(query []byte) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil {
+		return nil
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil
+	}
+	resp := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired, RecursionAvailable: true},
+		Questions: []dnsmessage.Question{q},
+	}
+	switch {
+	case !strings.EqualFold(q.Name.String(), d.name):
+		resp.RCode = dnsmessage.RCodeNameError
+	case q.Type == dnsmessage.TypeA:
+		ip := d.then
+		if d.lookups.Add(1) == 1 {
+			ip = d.first
+		}
+		resp.Answers = []dnsmessage.Resource{{
+			Header: dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET},
+			Body:   &dnsmessage.AResource{A: [4]byte(ip)},
+		}}
+	}
+	out, err := resp.Pack()
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// resolver is a resolver asking only this server.
+func (d *rebindingDNS) resolver() *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dialer net.Dialer
+		return dialer.DialContext(ctx, "udp", d.addr)
+	}}
+}
+
+// TestFetchDNSRebinding: a host name that resolves to an allowed address
+// and then to a refused one. The guard judges the address each connection
+// is made to, after that connection's own lookup, so the second answer is
+// refused whether it comes on the next fetch or on a redirect within the
+// same fetch: no lookup made earlier to check the name can be raced.
+func TestFetchDNSRebinding(t *testing.T) {
+	// The allowed "public" server and the internal one share a port, so
+	// that only the address the name resolves to tells them apart.
+	var (
+		public, internal *httptest.Server
+		internalRequests atomic.Int64
+	)
+	for range 10 {
+		ln, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Skipf("cannot listen on 127.0.0.2: %v", err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ln2, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			ln.Close()
+			continue
+		}
+		public = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// A new connection, and so a new lookup, for every request.
+			w.Header().Set("Connection", "close")
+			if r.URL.Path == "/redirect" {
+				http.Redirect(w, r, "/feed", http.StatusFound)
+				return
+			}
+			w.Header().Set("Content-Type", "application/rss+xml")
+			_, _ = w.Write(readTestdata(t, "rss.xml"))
+		}))
+		public.Listener.Close()
+		public.Listener = ln
+		public.Start()
+		internal = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			internalRequests.Add(1)
+			fmt.Fprint(w, "internal")
+		}))
+		internal.Listener.Close()
+		internal.Listener = ln2
+		internal.Start()
+		t.Cleanup(public.Close)
+		t.Cleanup(internal.Close)
+		break
+	}
+	if public == nil {
+		t.Fatal("found no port free on both 127.0.0.1 and 127.0.0.2")
+	}
+	_, port, _ := net.SplitHostPort(public.Listener.Addr().String())
+	const name = "feeds.rebind.example."
+	dns := newRebindingDNS(t, name, net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 0, 1))
+	f := NewFetcher(FetcherOptions{
+		AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
+		Resolver:     dns.resolver(),
+	})
+	base := "http://" + strings.TrimSuffix(name, ".") + ":" + port
+
+	resp, err := f.Fetch(t.Context(), base+"/feed", Conditional{})
+	if err != nil {
+		t.Fatalf("first fetch, the name resolving to 127.0.0.2: %v", err)
+	}
+	if !bytes.Contains(resp.Body, []byte("Utrechts Nieuwsblad")) {
+		t.Fatalf("first fetch got %q, want the feed", resp.Body)
+	}
+	if _, err := f.Fetch(t.Context(), base+"/feed", Conditional{}); !errors.Is(err, ErrPrivateAddress) {
+		t.Errorf("second fetch, the name now resolving to 127.0.0.1: err = %v, want ErrPrivateAddress", err)
+	}
+
+	dns.lookups.Store(0)
+	if _, err := f.Fetch(t.Context(), base+"/redirect", Conditional{}); !errors.Is(err, ErrPrivateAddress) {
+		t.Errorf("redirect to the same name, resolving to 127.0.0.1 the second time: err = %v, want ErrPrivateAddress", err)
+	}
+	if n := dns.lookups.Load(); n < 2 {
+		t.Errorf("%d lookups during the redirected fetch, want one per connection", n)
+	}
+	if n := internalRequests.Load(); n != 0 {
+		t.Errorf("the internal server received %d requests, want 0", n)
+	}
 }
