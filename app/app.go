@@ -408,7 +408,9 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	}}}
 	if ix != nil {
-		checks = append(checks, web.Check{Name: "index", Fn: func(context.Context) error { return ix.Healthy() }})
+		// Search only: a rebuilding or damaged index degrades the
+		// dashboard, it does not take it out of service.
+		checks = append(checks, web.Check{Name: "index", Degrades: true, Fn: func(context.Context) error { return ix.Healthy() }})
 	}
 	// liveCtx ends the queue pages' event streams when the HTTP server
 	// shuts down; other requests finish as they are.

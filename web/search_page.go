@@ -112,6 +112,8 @@ func (s *server) searchPage(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, index.ErrBadQuery):
 			status, d.Error = http.StatusBadRequest, "The search could not be read: "+strings.TrimPrefix(err.Error(), "index: ")
+		case errors.Is(err, index.ErrRebuilding):
+			status, d.Error = http.StatusServiceUnavailable, "Search is unavailable while the index is being rebuilt; alerts keep coming. Try again in a few minutes."
 		case err != nil:
 			s.opts.Logger.Error("search failed", "err", err)
 			status, d.Error = http.StatusServiceUnavailable, "Search is unavailable right now."

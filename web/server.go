@@ -48,6 +48,11 @@ type AlertView interface {
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Degrades marks a check whose failure takes away a feature but not
+	// the process: /readyz still answers 200, with "degraded": true and
+	// the component not ok. The search index is one: while it is rebuilt
+	// the dashboard must stay in its load balancer, alerting goes on.
+	Degrades bool
 }
 
 // Options wires the server to the daemon.
@@ -205,6 +210,18 @@ type server struct {
 	metrics *webMetrics
 }
 
+// searchUnavailable says why search cannot answer, in words for the user:
+// being rebuilt (it comes back by itself) or damaged (an operator must act).
+func searchUnavailable(err error) string {
+	switch {
+	case errors.Is(err, index.ErrRebuilding):
+		return "search is unavailable while the index is being rebuilt; alerts keep coming"
+	case errors.Is(err, index.ErrCorrupt):
+		return "search is unavailable: the index is damaged; an operator must run mediawatch reindex"
+	}
+	return "search is unavailable"
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -252,7 +269,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.opts.Logger.Error("search failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "search is unavailable")
+		writeError(w, http.StatusServiceUnavailable, searchUnavailable(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, toSearchResponse(res))
@@ -338,12 +355,17 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 		LastError           string `json:"last_error,omitempty"`
 	}
 	status := http.StatusOK
+	degraded := false
 	var comps []component
 	for _, c := range s.opts.Checks {
 		comp := component{Name: c.Name, OK: true}
 		if err := c.Fn(ctx); err != nil {
 			comp.OK, comp.Error = false, err.Error()
-			status = http.StatusServiceUnavailable
+			if c.Degrades {
+				degraded = true
+			} else {
+				status = http.StatusServiceUnavailable
+			}
 		}
 		comps = append(comps, comp)
 	}
@@ -361,6 +383,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, status, map[string]any{
 		"ready":         status == http.StatusOK,
+		"degraded":      degraded,
 		"components":    comps,
 		"feeds_failing": failing,
 		"feeds":         feeds,

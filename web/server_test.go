@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -192,6 +193,23 @@ func TestReadiness(t *testing.T) {
 	}
 	if resp, _ := f.get(t, "/healthz"); resp.StatusCode != http.StatusOK {
 		t.Errorf("healthz: status %d, want 200 while unready", resp.StatusCode)
+	}
+
+	// An index being rebuilt takes search away, not the dashboard: the
+	// process stays ready, degraded, and search says why.
+	rebuilding := Check{Name: "index", Degrades: true, Fn: func(context.Context) error {
+		return fmt.Errorf("index /data/index: 12 of 240 mentions so far: %w", index.ErrRebuilding)
+	}}
+	f = newFixture(t, rebuilding)
+	resp, body = f.get(t, "/readyz")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"degraded": true`) || !strings.Contains(body, "12 of 240") {
+		t.Errorf("index rebuilding: status %d, body %s; want 200, degraded, the progress", resp.StatusCode, body)
+	}
+	if got := searchUnavailable(fmt.Errorf("search: %w", index.ErrRebuilding)); !strings.Contains(got, "being rebuilt") {
+		t.Errorf("search while rebuilding says %q", got)
+	}
+	if got := searchUnavailable(fmt.Errorf("search: %w", index.ErrCorrupt)); !strings.Contains(got, "mediawatch reindex") {
+		t.Errorf("search on a damaged index says %q", got)
 	}
 }
 
