@@ -65,7 +65,7 @@ func TestHTMLToText(t *testing.T) {
 func FuzzHTMLToText(f *testing.F) {
 	f.Add("<p>UMC Utrecht &amp; <a href='/x'>WKZ</a></p><img src=a.png alt='b'>")
 	f.Add("<script>alert(1)</script><style>x</style>\xff")
-	for _, name := range []string{"rss.xml", "atom.xml"} {
+	for _, name := range testdataFiles(f) {
 		f.Add(string(readTestdata(f, name)))
 	}
 	f.Fuzz(func(t *testing.T, html string) {
