@@ -66,9 +66,9 @@ type field struct {
 	// present has a bit set for every phrase with a hit in the field, so
 	// that looking up one of the many phrases that do not occur costs no
 	// search.
-	present []uint64
-	digits     int        // ASCII digits in text, -1 until counted
-	spaceRun   int        // longest run of white space in text, -1 until known
+	present  []uint64
+	digits   int // ASCII digits in text, -1 until counted
+	spaceRun int // longest run of white space in text, -1 until known
 	// literalRules has a bit set for every rule one of whose pattern's
 	// required literals occurs in the field; starts[startsOf[ri]:
 	// startsOf[ri+1]] are the offsets, in order, where a prefix of rule
@@ -125,7 +125,7 @@ func (f *field) scanPatterns(st *matchState, m *Matcher) {
 	}
 	for ri := range m.rules {
 		if lo, hi := f.startsOf[ri], f.startsOf[ri+1]; hi-lo > 1 {
-			slices.Sort(f.starts[lo:hi])
+			insertionSort(f.starts[lo:hi])
 		}
 	}
 	f.patternsDone = true
@@ -145,6 +145,20 @@ func (f *field) within(phrase, lo, hi int) bool {
 		return false
 	}
 	return f.hits.within(phrase, lo, hi)
+}
+
+// insertionSort sorts a, which is nearly sorted: a start is out of order
+// only behind the starts of shorter prefixes that end before its own.
+func insertionSort(a []int32) {
+	for i := 1; i < len(a); i++ {
+		v := a[i]
+		j := i
+		for j > 0 && a[j-1] > v {
+			a[j] = a[j-1]
+			j--
+		}
+		a[j] = v
+	}
 }
 
 // mayMatch reports whether rule r's pattern can match in the field at all.

@@ -461,12 +461,16 @@ var confusablePairs = strings.NewReplacer("rn", "m", "vv", "w")
 func FindHosts(s string) [][2]int {
 	var spans [][2]int
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf && !hostWordBytes[c] {
+			i++ // white space and punctuation between words
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if !isHostWordRune(r) {
 			i += size
 			continue
 		}
-		j := scanWhile(s, i, isHostWordRune)
+		j := scanHostWord(s, i)
 		if strings.HasPrefix(s[j:], "://") {
 			start, end, next := authorityHost(s, j+len("://"))
 			if start < end {
@@ -523,7 +527,8 @@ func trimHostSpan(s string, i, j int) (int, int) {
 // needs a registrable domain under a suffix from the public suffix list, so
 // sentences run together ("zei.Toen") and version numbers do not count.
 func isBareDomain(h string) bool {
-	if !validHostName(h, 2) {
+	// Two labels need a dot; most words have none.
+	if strings.IndexByte(h, '.') < 0 || !validHostName(h, 2) {
 		return false
 	}
 	ascii, err := idna.Punycode.ToASCII(strings.ToLower(h))
@@ -564,6 +569,34 @@ func scanWhile(s string, i int, in func(rune) bool) int {
 	}
 	return i
 }
+
+// scanHostWord is scanWhile(s, i, isHostWordRune), a byte at a time over
+// ASCII.
+func scanHostWord(s string, i int) int {
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if !hostWordBytes[c] {
+				break
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !isHostWordRune(r) {
+			break
+		}
+		i += size
+	}
+	return i
+}
+
+// hostWordBytes is isHostWordRune for ASCII.
+var hostWordBytes = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = isHostWordRune(rune(c))
+	}
+	return t
+}()
 
 // isHostWordRune is a character that continues a host-like word. '_' is
 // included so that "foo_bar.nl" is rejected whole rather than read as

@@ -67,6 +67,9 @@ type branch struct {
 	// of a match, for a branch without prefixes whose first rune is any
 	// of a large class (an upper-case letter followed by a full stop).
 	second *runeSet
+	// digit: every match holds an ASCII digit, which is looked for in
+	// the window a match would lie in before running the expression.
+	digit bool
 	// length bounds a match. A bounded branch is tried on a window of
 	// the text that just holds its longest match, as a string: regexp then
 	// backtracks over a few dozen bytes instead of stepping its NFA through
@@ -149,6 +152,7 @@ func compilePattern(expr string) (*pattern, error) {
 				once:     new(sync.Once),
 				startsAt: set,
 				boundary: startsWithBoundary(part),
+				digit:    requiresDigit(part),
 				length:   maxMatchLen(part.Simplify()),
 			})
 			split = append(split, shortPrefixes(pre))
@@ -194,6 +198,7 @@ func compileBranch(tree *syntax.Regexp, expr string) (branch, bool) {
 		afterOne: afterOne,
 		startsAt: set,
 		boundary: startsWithBoundary(tree),
+		digit:    requiresDigit(tree),
 		length:   maxMatchLen(tree.Simplify()),
 	}, true
 }
@@ -219,6 +224,40 @@ func (p *pattern) compiled(b *branch) *branch {
 		return &p.whole
 	}
 	return b
+}
+
+// requiresDigit reports whether every match of re holds an ASCII digit.
+func requiresDigit(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return slices.ContainsFunc(re.Rune, func(r rune) bool { return '0' <= r && r <= '9' })
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] < '0' || re.Rune[i+1] > '9' {
+				return false
+			}
+		}
+		return len(re.Rune) > 0
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiresDigit(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min > 0 && requiresDigit(re.Sub[0])
+	case syntax.OpConcat:
+		return slices.ContainsFunc(re.Sub, requiresDigit)
+	case syntax.OpAlternate:
+		return !slices.ContainsFunc(re.Sub, func(s *syntax.Regexp) bool { return !requiresDigit(s) })
+	}
+	return false
+}
+
+// hasDigit reports whether s has an ASCII digit.
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // secondRunes returns the runes the second rune of a match can be when re
@@ -692,12 +731,17 @@ func (b *branch) matchAt(text string, spaceRun *int, at, prevSize int, rd *strin
 	}
 	if w := b.length.window(*spaceRun); w >= 0 {
 		end := min(len(text), at+w)
+		if b.digit && !hasDigit(text[at:end]) {
+			return -1
+		}
 		if at == 0 {
 			loc = b.atStart.FindStringIndex(text[:end])
 		} else {
 			base = at - prevSize
 			loc = b.afterOne.FindStringIndex(text[base:end])
 		}
+	} else if b.digit && !hasDigit(text[at:]) {
+		return -1
 	} else if at == 0 {
 		rd.Reset(text)
 		loc = b.atStart.FindReaderIndex(rd)
