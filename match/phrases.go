@@ -53,6 +53,9 @@ type phraseSet struct {
 	// output state (offset firstOutput + k×stride).
 	outStart []int32
 	outputs  []int32
+	// outLen[k] is the length of the phrase outputs[k], negated for a
+	// prefix phrase (see prefix).
+	outLen []int32
 	// reciprocal is 2^32 / stride rounded up.
 	reciprocal uint64
 }
@@ -232,6 +235,13 @@ func (p *phraseSet) build() {
 		p.outputs = append(p.outputs, outs[u]...)
 	}
 	p.outStart = append(p.outStart, int32(len(p.outputs)))
+	p.outLen = make([]int32, len(p.outputs))
+	for k, id := range p.outputs {
+		p.outLen[k] = int32(len(p.phrases[id]))
+		if p.prefix[id] && !p.anywhere {
+			p.outLen[k] = -p.outLen[k]
+		}
+	}
 }
 
 // hit is one word-bounded occurrence of a phrase in a folded text.
@@ -265,13 +275,20 @@ func (p *phraseSet) emit(text string, end int, state int, dst []hit) []hit {
 	// k is (state - firstOutput) / stride, which multiplying by the
 	// rounded-up reciprocal gives exactly for a multiple of stride.
 	k := uint64(state-int(p.firstOutput)) * p.reciprocal >> 32
-	for _, id := range p.outputs[p.outStart[k]:p.outStart[k+1]] {
-		start := end - len(p.phrases[id])
+	lo, hi := p.outStart[k], p.outStart[k+1]
+	for o, id := range p.outputs[lo:hi] {
+		n := int(p.outLen[int(lo)+o])
 		switch {
-		case p.anywhere || !p.prefix[id] && wordBounded(text, start, end):
-			dst = append(dst, hit{phrase: id, start: int32(start), end: int32(end)})
-		case p.prefix[id] && wordBounded(text, start, start):
-			dst = append(dst, hit{phrase: id, start: int32(start), end: int32(wordEndAfter(text, end))})
+		case p.anywhere:
+			dst = append(dst, hit{phrase: id, start: int32(end - n), end: int32(end)})
+		case n > 0:
+			if start := end - n; wordBounded(text, start, end) {
+				dst = append(dst, hit{phrase: id, start: int32(start), end: int32(end)})
+			}
+		default: // a prefix phrase
+			if start := end + n; wordBounded(text, start, start) {
+				dst = append(dst, hit{phrase: id, start: int32(start), end: int32(wordEndAfter(text, end))})
+			}
 		}
 	}
 	return dst
