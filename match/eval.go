@@ -554,11 +554,11 @@ func (m *Matcher) Match(mn *mention.Mention) Result {
 		if r.RequiresInstitution && !slices.ContainsFunc(r.insts, func(i int) bool { return st.detected[i] }) {
 			continue
 		}
-		if !m.mayMatchAnyField(st, r) {
-			continue
-		}
+		// Whom the rule concerns is cheap to settle and often no one (a
+		// post by the institution itself): before looking for the
+		// literals of its pattern, which scans the fields.
 		concerned := m.concerned(st, r)
-		if concerned == nil {
+		if concerned == nil || !m.mayMatchAnyField(st, r) {
 			continue
 		}
 		for i := range st.fields {
