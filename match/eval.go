@@ -264,8 +264,9 @@ type matchState struct {
 	touched   []int32 // rules whose flags are set
 	run       []int32 // rules to run, in order
 
-	found        []orderedFinding
-	concernedBuf []int
+	found         []orderedFinding
+	concernedBuf  []int
+	unofficialBuf []int
 	// Buffers for the pattern literals and prefixes.
 	canonical   []byte
 	canonicalAt []int32
@@ -680,17 +681,18 @@ func (m *Matcher) concerned(st *matchState, r *compiledRule) []int {
 		if len(check) == 0 {
 			check = r.insts
 		}
-		var unofficial []int
+		unofficial := st.unofficialBuf[:0]
 		for _, i := range check {
 			if !m.isOfficial(st, i) {
 				unofficial = append(unofficial, i)
 			}
 		}
+		st.unofficialBuf = unofficial
 		if len(unofficial) == 0 {
 			return nil
 		}
 		if len(insts) > 0 {
-			insts = unofficial
+			insts = append(insts[:0], unofficial...)
 		}
 	}
 	return insts
