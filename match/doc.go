@@ -44,7 +44,9 @@
 // keywords occur is not looked at. A rule's pattern runs only on fields
 // where one of the literals every match must contain occurs (found, for all
 // patterns at once, by a second automaton), and only from the positions
-// where a match can start. Context words are looked up among the hits by
+// where a match can start; a pattern that is an alternation is split into
+// its branches, and at a start only those whose prefix is there are tried,
+// the first that matches winning as in the whole expression. Context words are looked up among the hits by
 // binary search, in a window of words found around the match. Buffers are
 // recycled between calls.
 //
