@@ -512,8 +512,10 @@ func killAndRestart(t *testing.T, bin, natsURL string, fs *crashFeedServer, want
 		w := watchStream(t, js, k.stream, func(g int) {
 			if g == run && seen.Add(1) == int64(k.n) {
 				once.Do(func() {
-					_ = p.cmd.Process.Signal(syscall.SIGKILL)
+					// Said before it is done: the process can be
+					// seen dead before this goroutine runs on.
 					close(killed)
+					_ = p.cmd.Process.Signal(syscall.SIGKILL)
 				})
 			}
 		})
