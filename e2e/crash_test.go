@@ -232,39 +232,13 @@ func (d *crashDaemon) start() *process {
 	t.Helper()
 	d.runs++
 	name := fmt.Sprintf("run %d", d.runs)
-	logPath := d.logPath(d.runs)
-	logFile, err := os.Create(logPath)
+	p, err := spawn(name, d.bin, d.logPath(d.runs), d.http, "run", "--config", d.cfgPath)
 	if err != nil {
-		t.Fatal(err)
+		d.proc = nil
+		t.Fatalf("%v\n%s", err, d.logTail(d.runs))
 	}
-	cmd := exec.Command(d.bin, "run", "--config", d.cfgPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{name: name, cmd: cmd, http: d.http, log: logPath, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); logFile.Close() }()
 	d.proc = p
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + d.http + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case err := <-p.done:
-			d.proc = nil
-			t.Fatalf("%s exited before it was ready: %v\n%s", name, err, d.logTail(d.runs))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 60s\n%s", name, d.logTail(d.runs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return p
 }
 
 // stop ends the running daemon with SIGTERM, as a supervisor does.

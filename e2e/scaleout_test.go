@@ -185,50 +185,66 @@ feeds:
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(dir, "log.json")
+	p, err := spawn(name, bin, logPath, httpAddr, "run", "--config", cfgPath, "--role", role)
+	if p != nil {
+		t.Cleanup(func() {
+			if p.cmd.ProcessState == nil {
+				_ = p.cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-p.done:
+				case <-time.After(20 * time.Second):
+					_ = p.cmd.Process.Kill()
+				}
+			}
+			if t.Failed() {
+				if b, err := os.ReadFile(logPath); err == nil {
+					t.Logf("log of %s:\n%s", name, tail(string(b), 40))
+				}
+			}
+		})
+	}
+	if err != nil {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("%v\n%s", err, tail(string(b), 40))
+	}
+	return p
+}
+
+// spawn starts the binary with its output in logPath and returns once
+// /healthz on httpAddr answers. The error says whether it could not start,
+// exited first (p is then done) or was not ready within a minute.
+func spawn(name, bin, logPath, httpAddr string, args ...string) (*process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--config", cfgPath, "--role", role)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		logFile.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, http: httpAddr, log: logPath, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logFile.Close() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(20 * time.Second):
-				_ = p.cmd.Process.Kill()
-			}
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("log of %s:\n%s", name, tail(string(b), 40))
-			}
-		}
-	})
-	// Ready when /readyz answers (its feeds may still be failing).
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + httpAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return p, nil
 			}
 		}
 		select {
 		case err := <-p.done:
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("%s exited before it was ready: %v\n%s", name, err, tail(string(b), 40))
+			p.done <- err // for whoever waits on it next
+			return p, fmt.Errorf("%s exited before it was ready: %v", name, err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 60s", name)
+			_ = cmd.Process.Kill()
+			p.done <- <-p.done
+			return p, fmt.Errorf("%s not ready after 60s", name)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
