@@ -594,8 +594,8 @@ func compareAlerts(t *testing.T, got, want alertIDs) {
 	}
 }
 
-// Both kill tests spend most of their time waiting for the match
-// consumer's AckWait, so they wait together.
+// Both kill tests wait for the match consumer's AckWait after each kill,
+// so they wait together.
 
 func TestCrashKilledDaemonExternalNATS(t *testing.T) {
 	if testing.Short() {
