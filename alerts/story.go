@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -132,8 +133,9 @@ func (s *Stories) Fold(ctx context.Context, a *Alert) (bool, error) {
 		var rev uint64
 		foundKey := ""
 		stale := map[string]uint64{} // keys of stories long over, by revision
-		for _, k := range keys {
-			e, err := s.kv.Get(ctx, k)
+		entries, errs := s.getAll(ctx, keys)
+		for i, k := range keys {
+			e, err := entries[i], errs[i]
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				continue
 			}
@@ -180,12 +182,12 @@ func (s *Stories) Fold(ctx context.Context, a *Alert) (bool, error) {
 			}
 			// Every key of the story learns the new count, so the next
 			// repeat finds it whichever key it shares.
-			for _, k := range st.Keys {
-				if k != foundKey {
-					if _, err := s.kv.Put(ctx, k, data); err != nil {
-						return false, fmt.Errorf("story %s: %w", k, err)
-					}
-				}
+			others := slices.DeleteFunc(slices.Clone(st.Keys), func(k string) bool { return k == foundKey })
+			if err := eachKey(others, func(k string) error {
+				_, err := s.kv.Put(ctx, k, data)
+				return err
+			}); err != nil {
+				return false, err
 			}
 		}
 		a.ID, a.Count, a.FirstSeen, a.LastSeen = st.AlertID, st.Count, st.FirstSeen, st.LastSeen
@@ -198,18 +200,54 @@ func (s *Stories) Fold(ctx context.Context, a *Alert) (bool, error) {
 // stories long over where not.
 func (s *Stories) open(ctx context.Context, st story, stale map[string]uint64) error {
 	data, _ := json.Marshal(st)
-	for i, k := range st.Keys {
+	write := func(k string) error {
 		var err error
 		if rev, ok := stale[k]; ok {
 			_, err = s.kv.Update(ctx, k, data, rev)
 		} else {
 			_, err = s.kv.Create(ctx, k, data)
 		}
+		return err
+	}
+	// The most specific key decides who opens the story: a writer that
+	// lost the race on it looks again. The others are written together.
+	if err := write(st.Keys[0]); err != nil {
+		return fmt.Errorf("story %s: %w", st.Keys[0], err)
+	}
+	return eachKey(st.Keys[1:], func(k string) error {
+		if err := write(k); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return err
+		}
+		// Another story owns a less specific key: leave it to it.
+		return nil
+	})
+}
+
+// getAll reads keys at the same time: a story has up to three, and each
+// read is a round trip to the server.
+func (s *Stories) getAll(ctx context.Context, keys []string) ([]jetstream.KeyValueEntry, []error) {
+	entries := make([]jetstream.KeyValueEntry, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() { entries[i], errs[i] = s.kv.Get(ctx, k) })
+	}
+	wg.Wait()
+	return entries, errs
+}
+
+// eachKey runs write for every key at the same time and returns the first
+// error (in key order), naming its key.
+func eachKey(keys []string, write func(k string) error) error {
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() { errs[i] = write(k) })
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
-			if i == 0 || !errors.Is(err, jetstream.ErrKeyExists) {
-				return fmt.Errorf("story %s: %w", k, err)
-			}
-			// Another story owns a less specific key: leave it to it.
+			return fmt.Errorf("story %s: %w", keys[i], err)
 		}
 	}
 	return nil
