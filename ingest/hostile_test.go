@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mediawatch/mediawatch/mention"
 )
@@ -492,7 +491,7 @@ func TestSchedulerHostileServersTogether(t *testing.T) {
 		if st.ConsecutiveFailures != 1 || !strings.Contains(st.LastError, st.URL) || !strings.Contains(st.LastError, st.ID) {
 			t.Errorf("%s: %d failures, last error %q; want one, naming the feed and its URL", st.ID, st.ConsecutiveFailures, st.LastError)
 		}
-		if got := testutil.ToFloat64(s.metrics.fetches.WithLabelValues(st.ID, wantResult[st.ID])); got != 1 {
+		if got := feedMetric(t, s, "mediawatch_feed_fetches_total", st.ID, wantResult[st.ID]); got != 1 {
 			t.Errorf("%s: %s polls %v, want 1 (last error %q)", st.ID, wantResult[st.ID], got, st.LastError)
 		}
 	}

@@ -1,19 +1,61 @@
 package ingest
 
 import (
+	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
+// feedMetric reads one series of the scheduler's metrics: a counter's or
+// gauge's value, a histogram's count. labels are the values of the feed
+// and (for fetches) result labels.
+func feedMetric(t testing.TB, s *Scheduler, name string, labels ...string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.metrics)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				t.Fatalf("%s has labels %v, asked for %v", name, m.GetLabel(), labels)
+			}
+			for i, l := range m.GetLabel() { // sorted by name: feed, result
+				if l.GetValue() != labels[i] {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
 // scheduleGauges reads the interval, backoff and next-poll gauges of a feed.
-func scheduleGauges(s *Scheduler, feedID string) (interval, backoff, next float64) {
-	return testutil.ToFloat64(s.metrics.interval.WithLabelValues(feedID)),
-		testutil.ToFloat64(s.metrics.backoff.WithLabelValues(feedID)),
-		testutil.ToFloat64(s.metrics.nextPoll.WithLabelValues(feedID))
+func scheduleGauges(t testing.TB, s *Scheduler, feedID string) (interval, backoff, next float64) {
+	return feedMetric(t, s, "mediawatch_feed_interval_seconds", feedID),
+		feedMetric(t, s, "mediawatch_feed_backoff_seconds", feedID),
+		feedMetric(t, s, "mediawatch_feed_next_poll_timestamp_seconds", feedID)
 }
 
 func TestSchedulerScheduleMetrics(t *testing.T) {
@@ -25,10 +67,10 @@ func TestSchedulerScheduleMetrics(t *testing.T) {
 	s, reg, _ := newScheduler(t, NewMemoryStore(), &recordingSink{}, clk.Now, spec, other)
 
 	// Every configured feed has its series before its first poll.
-	if interval, backoff, next := scheduleGauges(s, spec.ID); interval != 300 || backoff != 0 || next != 0 {
+	if interval, backoff, next := scheduleGauges(t, s, spec.ID); interval != 300 || backoff != 0 || next != 0 {
 		t.Errorf("before any poll: interval %v, backoff %v, next poll %v; want 300, 0, 0", interval, backoff, next)
 	}
-	if interval, _, _ := scheduleGauges(s, other.ID); interval != DefaultInterval.Seconds() {
+	if interval, _, _ := scheduleGauges(t, s, other.ID); interval != DefaultInterval.Seconds() {
 		t.Errorf("feed without an interval: gauge %v, want the default %v", interval, DefaultInterval.Seconds())
 	}
 	for _, name := range []string{"mediawatch_feed_interval_seconds", "mediawatch_feed_backoff_seconds", "mediawatch_feed_next_poll_timestamp_seconds"} {
@@ -46,7 +88,7 @@ func TestSchedulerScheduleMetrics(t *testing.T) {
 	if st.ID != spec.ID {
 		t.Fatalf("status %+v, want feed %s", st, spec.ID)
 	}
-	_, backoff, next := scheduleGauges(s, spec.ID)
+	_, backoff, next := scheduleGauges(t, s, spec.ID)
 	if backoff < 24 || backoff > 30 {
 		t.Errorf("after a failure: backoff %vs, want within [24, 30]", backoff)
 	}
@@ -59,7 +101,7 @@ func TestSchedulerScheduleMetrics(t *testing.T) {
 	if err := s.PollNow(t.Context(), spec.ID); err == nil {
 		t.Fatal("want the 500")
 	}
-	if _, backoff, _ := scheduleGauges(s, spec.ID); backoff < 48 || backoff > 60 {
+	if _, backoff, _ := scheduleGauges(t, s, spec.ID); backoff < 48 || backoff > 60 {
 		t.Errorf("after two failures: backoff %vs, want within [48, 60]", backoff)
 	}
 
@@ -69,7 +111,7 @@ func TestSchedulerScheduleMetrics(t *testing.T) {
 	if err := s.PollNow(t.Context(), spec.ID); err != nil {
 		t.Fatal(err)
 	}
-	interval, backoff, next := scheduleGauges(s, spec.ID)
+	interval, backoff, next := scheduleGauges(t, s, spec.ID)
 	if want := float64(fixedNow.Add(15 * time.Minute).Unix()); interval != 300 || backoff != 0 || next != want {
 		t.Errorf("after a success: interval %v, backoff %v, next poll %v; want 300, 0, %v", interval, backoff, next, want)
 	}
@@ -89,7 +131,7 @@ func TestSchedulerBackoffMetricHonoursRetryAfter(t *testing.T) {
 	if err := s.PollNow(t.Context(), spec.ID); err == nil {
 		t.Fatal("want an error for 429")
 	}
-	if _, backoff, next := scheduleGauges(s, spec.ID); backoff != 900 || next != float64(fixedNow.Add(15*time.Minute).Unix()) {
+	if _, backoff, next := scheduleGauges(t, s, spec.ID); backoff != 900 || next != float64(fixedNow.Add(15*time.Minute).Unix()) {
 		t.Errorf("backoff %v, next poll %v; want 900 and the Retry-After's time", backoff, next)
 	}
 }
@@ -116,10 +158,83 @@ func TestSchedulerScheduleMetricsFromStoredState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, backoff, next := scheduleGauges(s, failing.ID); backoff != 120 || next != float64(fixedNow.Add(time.Minute).Unix()) {
+	if _, backoff, next := scheduleGauges(t, s, failing.ID); backoff != 120 || next != float64(fixedNow.Add(time.Minute).Unix()) {
 		t.Errorf("failing feed after load: backoff %v, next poll %v; want 120 and the stored next poll", backoff, next)
 	}
-	if _, backoff, next := scheduleGauges(s, fresh.ID); backoff != 0 || next != float64(fixedNow.Unix()) {
+	if _, backoff, next := scheduleGauges(t, s, fresh.ID); backoff != 0 || next != float64(fixedNow.Unix()) {
 		t.Errorf("fresh feed after load: backoff %v, next poll %v; want 0 and now", backoff, next)
 	}
+}
+
+// A fetch's duration lands in the first bucket at or above it, and the
+// histogram is cumulative, as a client_golang histogram would be.
+func TestFetchDurationHistogram(t *testing.T) {
+	m, err := newMetrics(nil, []FeedSpec{{ID: "nos", Interval: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []time.Duration{
+		20 * time.Millisecond, 50 * time.Millisecond, // ≤ 0.05
+		300 * time.Millisecond, // ≤ 0.5
+		2 * time.Second,        // ≤ 2.5
+		90 * time.Second,       // above every bound
+	} {
+		m.fetchTook("nos", d)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h *dto.Histogram
+	for _, mf := range families {
+		if mf.GetName() == "mediawatch_feed_fetch_duration_seconds" {
+			h = mf.GetMetric()[0].GetHistogram()
+		}
+	}
+	if h == nil {
+		t.Fatal("no fetch duration histogram")
+	}
+	want := map[float64]uint64{0.05: 2, 0.1: 2, 0.25: 2, 0.5: 3, 1: 3, 2.5: 4, 5: 4, 10: 4, 30: 4, 60: 4}
+	for _, b := range h.GetBucket() {
+		if b.GetCumulativeCount() != want[b.GetUpperBound()] {
+			t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want[b.GetUpperBound()])
+		}
+	}
+	if h.GetSampleCount() != 5 || h.GetSampleSum() < 92.369 || h.GetSampleSum() > 92.371 {
+		t.Errorf("count %d sum %v, want 5 and 92.37", h.GetSampleCount(), h.GetSampleSum())
+	}
+}
+
+// BenchmarkFeedMetrics measures what ten thousand feeds' metrics cost:
+// the memory they hold (B/feed) and a scrape of them (per op).
+func BenchmarkFeedMetrics(b *testing.B) {
+	const feeds = 10000
+	specs := make([]FeedSpec, feeds)
+	for i := range specs {
+		specs[i] = FeedSpec{ID: fmt.Sprintf("feed-%05d", i), Interval: 5 * time.Minute}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, specs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range specs {
+		m.fetched(s.ID, resultOK)
+		m.fetchTook(s.ID, 120*time.Millisecond)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := float64(after.HeapAlloc-before.HeapAlloc) / feeds
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(held, "held-B/feed")
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -102,16 +103,15 @@ type Scheduler struct {
 	wake    chan struct{}
 	running atomic.Bool
 
-	mu sync.Mutex // guards state, loaded and inFlight of every feed
+	mu sync.Mutex // guards state, loaded, held and notBefore of every feed
 }
 
 type feed struct {
 	spec FeedSpec
 	// pollMu serialises polls of one feed (the loop and PollNow).
-	pollMu   sync.Mutex
-	state    FeedState
-	loaded   bool
-	inFlight bool
+	pollMu sync.Mutex
+	state  FeedState
+	loaded bool
 	// held: the gate let this process poll the feed last time it asked. A
 	// feed newly held is loaded again first: the process that held it
 	// before moved its state on. notBefore delays asking the gate again
@@ -219,7 +219,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		done     = make(chan *feed, len(s.feeds))
 		inFlight int
 		timer    = time.NewTimer(time.Hour)
+		queue    = make(dueQueue, 0, len(s.feeds))
 	)
+	for _, f := range s.feeds {
+		s.queueFeed(&queue, f)
+	}
 	var gateChanged <-chan struct{}
 	if s.opts.Gate != nil {
 		gateChanged = s.opts.Gate.Changed()
@@ -228,30 +232,29 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for {
 		now := s.opts.Now()
 		var next time.Time
-		for _, c := range s.dueOrder() {
-			if c.nextPoll.After(now) {
-				next = c.nextPoll // the soonest, as dueOrder is sorted
+		for inFlight < s.opts.Concurrency {
+			f, at, ok := s.soonest(&queue)
+			if !ok {
 				break
 			}
-			if inFlight >= s.opts.Concurrency {
+			if at.After(now) {
+				next = at
 				break
 			}
-			f := c.feed
+			heap.Pop(&queue)
 			reload := false
 			if g := s.opts.Gate; g != nil {
 				if !g.Begin(f.spec.ID) {
 					s.mu.Lock()
 					f.held, f.notBefore = false, now.Add(gateRecheck)
 					s.mu.Unlock()
+					s.queueFeed(&queue, f)
 					continue
 				}
 				s.mu.Lock()
 				reload, f.held = !f.held, true
 				s.mu.Unlock()
 			}
-			s.mu.Lock()
-			f.inFlight = true
-			s.mu.Unlock()
 			inFlight++
 			wg.Go(func() {
 				s.pollGated(ctx, f, reload)
@@ -269,12 +272,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case f := <-done:
-			s.mu.Lock()
-			f.inFlight = false
-			s.mu.Unlock()
 			inFlight--
+			s.queueFeed(&queue, f)
 		case <-timerC:
 		case <-s.wake:
+			// A PollNow may have brought a feed's next poll forward.
+			s.refresh(&queue)
 		case <-gateChanged:
 			// Feeds were handed to this process: ask about every one.
 			s.mu.Lock()
@@ -282,6 +285,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				f.notBefore = time.Time{}
 			}
 			s.mu.Unlock()
+			s.refresh(&queue)
 		}
 	}
 }
@@ -309,30 +313,6 @@ func (s *Scheduler) pollGated(ctx context.Context, f *feed, reload bool) {
 		}
 	}
 	_ = s.poll(ctx, f) // failures are logged and recorded in state
-}
-
-type candidate struct {
-	feed     *feed
-	nextPoll time.Time
-}
-
-// dueOrder returns the feeds not being polled, soonest NextPoll first. Ties
-// go by feed ID so the order is deterministic.
-func (s *Scheduler) dueOrder() []candidate {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]candidate, 0, len(s.feeds))
-	for _, f := range s.feeds {
-		if !f.inFlight {
-			next := f.state.NextPoll
-			if f.notBefore.After(next) {
-				next = f.notBefore
-			}
-			out = append(out, candidate{f, next})
-		}
-	}
-	slices.SortStableFunc(out, func(a, b candidate) int { return a.nextPoll.Compare(b.nextPoll) })
-	return out
 }
 
 // PollNow polls one feed immediately, whatever its schedule, and returns the
@@ -389,10 +369,7 @@ func (s *Scheduler) ensureLoaded(ctx context.Context, f *feed) error {
 			// The interval was shortened in config since the last poll.
 			st.NextPoll = limit
 		}
-		s.metrics.failures.WithLabelValues(f.spec.ID).Set(float64(st.ConsecutiveFailures))
-		if !st.LastSuccess.IsZero() {
-			s.metrics.lastSuccess.WithLabelValues(f.spec.ID).Set(unixSeconds(st.LastSuccess))
-		}
+		s.metrics.health(f.spec.ID, st.ConsecutiveFailures, st.LastSuccess)
 	} else {
 		st = FeedState{FeedID: f.spec.ID, URL: f.spec.URL}
 	}
@@ -436,13 +413,13 @@ func (s *Scheduler) poll(ctx context.Context, f *feed) error {
 	st.LastAttempt = now
 	began := time.Now()
 	resp, err := s.opts.Fetcher.Fetch(ctx, f.spec.URL, Conditional{ETag: st.ETag, LastModified: st.LastModified})
-	s.metrics.fetchDuration.WithLabelValues(id).Observe(time.Since(began).Seconds())
+	s.metrics.fetchTook(id, time.Since(began))
 	if err != nil {
 		if ctx.Err() != nil {
 			// Shutting down: not the feed's fault, nothing to record.
 			return fmt.Errorf("feed %s: %w", id, ctx.Err())
 		}
-		s.metrics.fetches.WithLabelValues(id, fetchResult(err)).Inc()
+		s.metrics.fetched(id, fetchResult(err))
 		var herr *HTTPError
 		if errors.As(err, &herr) {
 			st.LastStatus = herr.Status
@@ -452,22 +429,22 @@ func (s *Scheduler) poll(ctx context.Context, f *feed) error {
 	st.LastStatus = resp.Status
 
 	if resp.NotModified {
-		s.metrics.fetches.WithLabelValues(id, resultNotModified).Inc()
+		s.metrics.fetched(id, resultNotModified)
 		st.ETag, st.LastModified = resp.ETag, resp.LastModified
 		return s.succeed(f, st, now, 0)
 	}
 
 	parsed, salvaged, err := parseFeed(resp.Body, resp.ContentType)
 	if err != nil {
-		s.metrics.fetches.WithLabelValues(id, resultParseError).Inc()
+		s.metrics.fetched(id, resultParseError)
 		return s.fail(f, st, now, fmt.Errorf("%s: %w", resp.FinalURL, err))
 	}
 	if salvaged != nil {
 		s.log.Warn("feed document is broken; kept the items that parse", "feed", id, "url", resp.FinalURL,
 			"kept", salvaged.kept, "dropped", salvaged.dropped, "err", salvaged.cause)
 	}
-	s.metrics.fetches.WithLabelValues(id, resultOK).Inc()
-	s.metrics.parsed.WithLabelValues(id).Add(float64(len(parsed.Items)))
+	s.metrics.fetched(id, resultOK)
+	s.metrics.itemsParsed(id, len(parsed.Items))
 
 	mentions := Normalise(f.spec, parsed, now)
 	current := make([]string, len(mentions))
@@ -500,7 +477,7 @@ func (s *Scheduler) poll(ctx context.Context, f *feed) error {
 		}
 		seen[m.ID] = true
 		published = append(published, m.ID)
-		s.metrics.ingested.WithLabelValues(id).Inc()
+		s.metrics.itemIngested(id)
 	}
 
 	st.ETag, st.LastModified = resp.ETag, resp.LastModified
@@ -533,8 +510,7 @@ func (s *Scheduler) succeed(f *feed, st FeedState, now time.Time, items int) err
 	st.ConsecutiveFailures = 0
 	st.NextPoll = now.Add(f.spec.Interval)
 	s.commit(f, st)
-	s.metrics.failures.WithLabelValues(f.spec.ID).Set(0)
-	s.metrics.lastSuccess.WithLabelValues(f.spec.ID).Set(unixSeconds(now))
+	s.metrics.health(f.spec.ID, 0, now)
 	s.metrics.scheduled(f.spec.ID, st.NextPoll, 0)
 	s.log.Debug("polled feed", "feed", f.spec.ID, "url", f.spec.URL, "status", st.LastStatus, "items", items, "next_poll", st.NextPoll)
 	if err := s.save(f, st); err != nil {
@@ -557,7 +533,7 @@ func (s *Scheduler) fail(f *feed, st FeedState, now time.Time, cause error) erro
 	st.NextPoll = now.Add(delay)
 	st.LastAttempt = now
 	s.commit(f, st)
-	s.metrics.failures.WithLabelValues(f.spec.ID).Set(float64(st.ConsecutiveFailures))
+	s.metrics.health(f.spec.ID, st.ConsecutiveFailures, time.Time{})
 	s.metrics.scheduled(f.spec.ID, st.NextPoll, delay)
 	s.log.Warn("feed poll failed", "feed", f.spec.ID, "url", f.spec.URL,
 		"failures", st.ConsecutiveFailures, "next_poll", st.NextPoll, "err", cause)

@@ -206,19 +206,20 @@ func TestSchedulerPublishesEachItemOnce(t *testing.T) {
 	}
 
 	for _, c := range []struct {
-		metric prometheus.Collector
+		name   string
+		labels []string
 		want   float64
 	}{
-		{s.metrics.fetches.WithLabelValues(spec.ID, "ok"), 1},
-		{s.metrics.fetches.WithLabelValues(spec.ID, "not_modified"), 1},
-		{s.metrics.fetches.WithLabelValues(spec.ID, "http_error"), 0},
-		{s.metrics.ingested.WithLabelValues(spec.ID), 3},
-		{s.metrics.parsed.WithLabelValues(spec.ID), 3},
-		{s.metrics.failures.WithLabelValues(spec.ID), 0},
-		{s.metrics.lastSuccess.WithLabelValues(spec.ID), float64(clk.Now().Unix())},
+		{"mediawatch_feed_fetches_total", []string{spec.ID, "ok"}, 1},
+		{"mediawatch_feed_fetches_total", []string{spec.ID, "not_modified"}, 1},
+		{"mediawatch_feed_fetches_total", []string{spec.ID, "http_error"}, 0},
+		{"mediawatch_items_ingested_total", []string{spec.ID}, 3},
+		{"mediawatch_feed_items_parsed_total", []string{spec.ID}, 3},
+		{"mediawatch_feed_consecutive_failures", []string{spec.ID}, 0},
+		{"mediawatch_feed_last_success_timestamp_seconds", []string{spec.ID}, float64(clk.Now().Unix())},
 	} {
-		if got := testutil.ToFloat64(c.metric); got != c.want {
-			t.Errorf("%s = %v, want %v", c.metric.(prometheus.Metric).Desc(), got, c.want)
+		if got := feedMetric(t, s, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
 	if n, err := testutil.GatherAndCount(reg, "mediawatch_feed_fetches_total"); err != nil || n != len(fetchResults) {
@@ -287,7 +288,7 @@ func TestSchedulerFailedPublishLosesNothing(t *testing.T) {
 	if st.ConsecutiveFailures != 1 || len(st.Seen) != 1 || !strings.Contains(st.LastError, spec.ID) {
 		t.Errorf("state after failed publish: %+v", st)
 	}
-	if got := testutil.ToFloat64(s.metrics.failures.WithLabelValues(spec.ID)); got != 1 {
+	if got := feedMetric(t, s, "mediawatch_feed_consecutive_failures", spec.ID); got != 1 {
 		t.Errorf("consecutive failures gauge %v, want 1", got)
 	}
 	if !strings.Contains(logs.String(), "feed="+spec.ID) || !strings.Contains(logs.String(), "url="+srv.URL) {
@@ -367,7 +368,7 @@ func TestSchedulerBackoffGrowsAndRecovers(t *testing.T) {
 		}
 		clk.set(st.NextPoll)
 	}
-	if got := testutil.ToFloat64(s.metrics.fetches.WithLabelValues(spec.ID, "http_error")); got != float64(len(wantDelay)) {
+	if got := feedMetric(t, s, "mediawatch_feed_fetches_total", spec.ID, "http_error"); got != float64(len(wantDelay)) {
 		t.Errorf("http_error fetches %v, want %d", got, len(wantDelay))
 	}
 
@@ -428,7 +429,7 @@ func TestSchedulerClassifiesFailures(t *testing.T) {
 				if r == tt.result {
 					want = 1
 				}
-				if got := testutil.ToFloat64(s.metrics.fetches.WithLabelValues(spec.ID, r)); got != want {
+				if got := feedMetric(t, s, "mediawatch_feed_fetches_total", spec.ID, r); got != want {
 					t.Errorf("result %s counted %v, want %v", r, got, want)
 				}
 			}
@@ -552,7 +553,7 @@ func TestSchedulerResumesStoredState(t *testing.T) {
 	if st := s.Status()[0]; st.ConsecutiveFailures != 4 || st.ItemsSeen != 17 || !st.NextPoll.Equal(stored.NextPoll) || st.Healthy {
 		t.Errorf("loaded status %+v, want the stored failures, counters and next poll", st)
 	}
-	if got := testutil.ToFloat64(s.metrics.failures.WithLabelValues(spec.ID)); got != 4 {
+	if got := feedMetric(t, s, "mediawatch_feed_consecutive_failures", spec.ID); got != 4 {
 		t.Errorf("failures gauge %v after load, want 4", got)
 	}
 
@@ -604,7 +605,7 @@ func TestSchedulerBadDocuments(t *testing.T) {
 		if st := s.Status()[0]; !strings.HasPrefix(st.LastError, want) || st.ConsecutiveFailures != 1 {
 			t.Errorf("status %+v", st)
 		}
-		if got := testutil.ToFloat64(s.metrics.fetches.WithLabelValues(spec.ID, resultParseError)); got != 1 {
+		if got := feedMetric(t, s, "mediawatch_feed_fetches_total", spec.ID, resultParseError); got != 1 {
 			t.Errorf("parse errors counted %v, want 1", got)
 		}
 		if !strings.Contains(logs.String(), "feed=umc-login") {
