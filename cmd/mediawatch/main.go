@@ -33,6 +33,7 @@ Usage:
   mediawatch reindex [--config FILE]
   mediawatch erase   [--config FILE] (--url URL | --text TEXT) [--dry-run]
   mediawatch user    add NAME --role ROLE[,ROLE] < password
+  mediawatch bench   [--feeds N] [--items N] [--rate R] [--duration D] [--config FILE]
   mediawatch version
 
 Run 'mediawatch COMMAND --help' for the flags of a command.
@@ -79,6 +80,8 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return cmdErase(ctx, rest, stdout, stderr)
 	case "user":
 		return cmdUser(rest, stdin, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mediawatch", version)
 		return 0
