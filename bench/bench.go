@@ -155,6 +155,9 @@ type Result struct {
 	GoVersion  string `json:"go_version"`
 	Cores      int    `json:"cores"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
+	// MemoryLimitBytes is the Go runtime's soft memory limit (GOMEMLIMIT);
+	// 0 when none is set.
+	MemoryLimitBytes int64 `json:"memory_limit_bytes"`
 }
 
 // Polls are the scale run's poll accounting: a poll is due an interval
@@ -270,6 +273,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		FlushIntervalMS:  float64(cfg.Index.FlushInterval.D()) / float64(time.Millisecond),
 		NATSSyncInterval: cfg.NATS.SyncInterval.D().String(), Rate: opts.Rate, IntervalSeconds: interval.Seconds(),
 		GoVersion: runtime.Version(), Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+	}
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
+		res.MemoryLimitBytes = limit
 	}
 	if mode == "scale" {
 		res.Rate = round(rate, 2)
