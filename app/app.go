@@ -373,11 +373,15 @@ func (a *App) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		sink, err := newMentionSink(ctx, conn)
+		if err != nil {
+			return err
+		}
 		opts := ingest.SchedulerOptions{
 			Feeds:       FeedSpecs(cfg.Feeds),
 			Fetcher:     ingest.NewFetcher(FetcherOptions(cfg, a.version)),
 			Store:       store,
-			Sink:        mentionSink{conn: conn},
+			Sink:        sink,
 			Logger:      log.With("component", "ingest"),
 			Registerer:  a.registry,
 			MaxBackoff:  cfg.Ingest.MaxBackoff.D(),

@@ -9,6 +9,7 @@ import (
 	"github.com/mediawatch/mediawatch/bus"
 	"github.com/mediawatch/mediawatch/ingest"
 	"github.com/mediawatch/mediawatch/mention"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -54,8 +55,32 @@ func (s *kvStateStore) Save(ctx context.Context, st ingest.FeedState) error {
 }
 
 // mentionSink publishes mentions on mediawatch.mentions.<source>, with the
-// mention id as Nats-Msg-Id, and returns once JetStream has stored them.
-type mentionSink struct{ conn *bus.Conn }
+// mention id as Nats-Msg-Id, and returns once JetStream has stored them. A
+// poll's new items go in atomic batches where the server takes them.
+type mentionSink struct {
+	conn *bus.Conn
+	// maxBatch is 0 when MENTIONS does not take atomic batches.
+	maxBatch int
+}
+
+// minMentionBatch is the fewest new items a poll stores in one batch. With
+// every write fsynced a batch costs about as much as seven single
+// publishes, and little more for each message it holds: 2.9 ms for 2
+// messages, 4.5 ms for 100, against 0.43 ms for one on its own
+// (BenchmarkPublishBatch in package bus).
+const minMentionBatch = 20
+
+func newMentionSink(ctx context.Context, conn *bus.Conn) (mentionSink, error) {
+	atomic, err := conn.AtomicBatches(ctx, bus.StreamMentions)
+	if err != nil {
+		return mentionSink{}, err
+	}
+	s := mentionSink{conn: conn}
+	if atomic {
+		s.maxBatch = bus.MaxBatch
+	}
+	return s, nil
+}
 
 func (s mentionSink) PublishMention(ctx context.Context, m mention.Mention) error {
 	data, err := json.Marshal(m)
@@ -65,3 +90,21 @@ func (s mentionSink) PublishMention(ctx context.Context, m mention.Mention) erro
 	_, err = s.conn.PublishRetry(ctx, mention.Subject(m.Source), m.ID, data, nil)
 	return err
 }
+
+func (s mentionSink) PublishMentions(ctx context.Context, ms []mention.Mention) error {
+	msgs := make([]*nats.Msg, len(ms))
+	for i, m := range ms {
+		data, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("mention %s: encode: %w", m.ID, err)
+		}
+		msgs[i] = nats.NewMsg(mention.Subject(m.Source))
+		msgs[i].Data = data
+		msgs[i].Header.Set(jetstream.MsgIDHeader, m.ID)
+	}
+	return s.conn.PublishBatch(ctx, msgs)
+}
+
+func (s mentionSink) MinBatch() int { return minMentionBatch }
+
+func (s mentionSink) MaxBatch() int { return s.maxBatch }

@@ -10,12 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func startServer(t *testing.T, listen, storeDir string) *server.Server {
+func startServer(t testing.TB, listen, storeDir string) *server.Server {
 	t.Helper()
 	return startServerWith(t, ServerOptions{Listen: listen, StoreDir: storeDir})
 }
 
-func startServerWith(t *testing.T, opts ServerOptions) *server.Server {
+func startServerWith(t testing.TB, opts ServerOptions) *server.Server {
 	t.Helper()
 	ns, err := StartEmbedded(opts)
 	if err != nil {
@@ -25,7 +25,7 @@ func startServerWith(t *testing.T, opts ServerOptions) *server.Server {
 	return ns
 }
 
-func connect(t *testing.T, url string, reg prometheus.Registerer) *Conn {
+func connect(t testing.TB, url string, reg prometheus.Registerer) *Conn {
 	t.Helper()
 	conn, err := Connect(context.Background(), ConnectOptions{URL: url, Registerer: reg})
 	if err != nil {

@@ -2,9 +2,11 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -168,6 +170,11 @@ func (c *Conn) EnsureStreams(ctx context.Context, opts StreamOptions) error {
 			// set; the window covers a retry after a lost acknowledgement.
 			Duplicates: dedupWindow(time.Hour, opts.MentionsMaxAge),
 			Replicas:   replicas,
+			// A poll's new items are stored in one atomic batch where the
+			// server can (nats-server 2.12 and later; older ones ignore
+			// the setting): with sync always the batch costs one fsync,
+			// not one per item. See PublishBatch.
+			AllowAtomicPublish: true,
 		},
 		{
 			Name:        StreamAlerts,
@@ -247,4 +254,82 @@ func (c *Conn) PublishRetry(ctx context.Context, subject, msgID string, data []b
 		}
 		wait = min(wait*2, maxWait)
 	}
+}
+
+// Headers of JetStream's atomic batch publish.
+const (
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+)
+
+// MaxBatch is the most messages PublishBatch takes at once: the server's
+// own limit of an atomic batch is 1,000, and a smaller batch holds the
+// stream's writes for less time.
+const MaxBatch = 100
+
+// AtomicBatches reports whether stream takes atomic batch publishes: it
+// must allow them (EnsureStreams sets that on MENTIONS), and the server
+// must know the setting, which nats-server 2.12 and later do; older ones
+// drop it from the stream's configuration.
+func (c *Conn) AtomicBatches(ctx context.Context, stream string) (bool, error) {
+	s, err := c.JS.Stream(ctx, stream)
+	if err != nil {
+		return false, fmt.Errorf("nats: stream %s: %w", stream, err)
+	}
+	return s.CachedInfo().Config.AllowAtomicPublish, nil
+}
+
+// PublishBatch stores msgs, at most MaxBatch of them, in one atomic batch
+// on a stream that takes them (AtomicBatches): every message or none. Each
+// message must carry its Nats-Msg-Id; a batch holding a message the stream
+// already has is refused whole (JetStream's "batch contains duplicate
+// message id"), so after an error the caller publishes the messages one by
+// one, which deduplicates each. On nats-server 2.15 and later a batch
+// written with sync always costs one fsync instead of one per message.
+func (c *Conn) PublishBatch(ctx context.Context, msgs []*nats.Msg) error {
+	switch {
+	case len(msgs) == 0:
+		return nil
+	case len(msgs) > MaxBatch:
+		return fmt.Errorf("nats: batch of %d messages, at most %d", len(msgs), MaxBatch)
+	}
+	id := nats.NewInbox()[len(nats.InboxPrefix):]
+	for i, m := range msgs {
+		if m.Header == nil {
+			m.Header = nats.Header{}
+		}
+		m.Header.Set(headerBatchID, id)
+		m.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			// Staged by the server; only the commit is answered.
+			if err := c.NC.PublishMsg(m); err != nil {
+				return fmt.Errorf("nats: batch %s message %d (%s): %w", id, i+1, m.Subject, err)
+			}
+			continue
+		}
+		m.Header.Set(headerBatchCommit, "1")
+		resp, err := c.NC.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return fmt.Errorf("nats: batch %s of %d messages: %w", id, len(msgs), err)
+		}
+		var ack batchAck
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return fmt.Errorf("nats: batch %s: acknowledgement %q: %w", id, resp.Data, err)
+		}
+		switch {
+		case ack.Error != nil:
+			return fmt.Errorf("nats: batch %s of %d messages: %w", id, len(msgs), ack.Error)
+		case ack.Batch != id || ack.Count != len(msgs):
+			return fmt.Errorf("nats: batch %s: acknowledged batch %q with %d of %d messages", id, ack.Batch, ack.Count, len(msgs))
+		}
+	}
+	return nil
+}
+
+// batchAck is JetStream's answer to a batch's commit.
+type batchAck struct {
+	Batch string              `json:"batch"`
+	Count int                 `json:"count"`
+	Error *jetstream.APIError `json:"error"`
 }

@@ -456,28 +456,26 @@ func (s *Scheduler) poll(ctx context.Context, f *feed) error {
 	for _, seenID := range st.Seen {
 		seen[seenID] = true
 	}
-	var published []string
+	var fresh []mention.Mention
 	for _, m := range publicationOrder(mentions) {
-		if seen[m.ID] {
-			continue
+		if !seen[m.ID] {
+			seen[m.ID] = true // a feed listing an item twice publishes it once
+			fresh = append(fresh, m)
 		}
-		if err := s.opts.Sink.PublishMention(ctx, m); err != nil {
-			// Remember what did get published, but keep the old validators:
-			// with the new ETag a 304 would hide the unpublished items.
-			slices.Reverse(published)
-			st.Seen = mergeSeen(published, st.Seen)
-			st.ItemsSeen += int64(len(published))
-			err = fmt.Errorf("publish item %s (%s): %w", m.ID, m.URL, err)
-			if ctx.Err() != nil {
-				s.commit(f, st)
-				s.save(f, st)
-				return fmt.Errorf("feed %s: %w", id, err)
-			}
-			return s.fail(f, st, now, err)
+	}
+	published, err := s.publish(ctx, id, fresh)
+	if err != nil {
+		// Remember what did get published, but keep the old validators:
+		// with the new ETag a 304 would hide the unpublished items.
+		slices.Reverse(published)
+		st.Seen = mergeSeen(published, st.Seen)
+		st.ItemsSeen += int64(len(published))
+		if ctx.Err() != nil {
+			s.commit(f, st)
+			s.save(f, st)
+			return fmt.Errorf("feed %s: %w", id, err)
 		}
-		seen[m.ID] = true
-		published = append(published, m.ID)
-		s.metrics.itemIngested(id)
+		return s.fail(f, st, now, err)
 	}
 
 	st.ETag, st.LastModified = resp.ETag, resp.LastModified
@@ -493,6 +491,49 @@ func (s *Scheduler) poll(ctx context.Context, f *feed) error {
 		s.log.Info("new feed items", "feed", id, "url", f.spec.URL, "items", len(published))
 	}
 	return s.succeed(f, st, now, len(parsed.Items))
+}
+
+// publish stores a poll's new mentions in order and returns the ids of
+// those stored, in that order. With a BatchSink a poll that found enough
+// new items stores them in batches, each all or none; a batch that fails
+// is published again one mention at a time, which deduplicates each.
+// The error names the first mention that could not be stored.
+func (s *Scheduler) publish(ctx context.Context, feedID string, fresh []mention.Mention) ([]string, error) {
+	published := make([]string, 0, len(fresh))
+	batcher, _ := s.opts.Sink.(BatchSink)
+	for len(fresh) > 0 {
+		chunk := fresh[:1]
+		if batcher != nil && batcher.MaxBatch() > 1 && len(fresh) >= max(batcher.MinBatch(), 2) {
+			chunk = fresh[:min(len(fresh), batcher.MaxBatch())]
+			err := batcher.PublishMentions(ctx, chunk)
+			if err == nil {
+				published = s.ingested(feedID, published, chunk...)
+				fresh = fresh[len(chunk):]
+				continue
+			}
+			if ctx.Err() != nil {
+				return published, fmt.Errorf("publish items %s to %s: %w", chunk[0].ID, chunk[len(chunk)-1].ID, err)
+			}
+			s.log.Debug("batch of new items refused; publishing them one by one", "feed", feedID, "items", len(chunk), "err", err)
+		}
+		for _, m := range chunk {
+			if err := s.opts.Sink.PublishMention(ctx, m); err != nil {
+				return published, fmt.Errorf("publish item %s (%s): %w", m.ID, m.URL, err)
+			}
+			published = s.ingested(feedID, published, m)
+		}
+		fresh = fresh[len(chunk):]
+	}
+	return published, nil
+}
+
+// ingested counts stored mentions and adds their ids to published.
+func (s *Scheduler) ingested(feedID string, published []string, ms ...mention.Mention) []string {
+	for _, m := range ms {
+		published = append(published, m.ID)
+		s.metrics.itemIngested(feedID)
+	}
+	return published
 }
 
 // publicationOrder returns mentions oldest first. Feeds list newest first, so

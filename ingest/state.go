@@ -15,6 +15,21 @@ type Sink interface {
 	PublishMention(ctx context.Context, m mention.Mention) error
 }
 
+// BatchSink is a Sink that can also store several mentions at once, all or
+// none. The scheduler uses it for a poll that found at least
+// BatchSink.MinBatch new items; when a batch fails it publishes that
+// batch's mentions one by one, so PublishMentions may fail for any reason
+// (a mention stored before, a server that cannot) and nothing is lost.
+type BatchSink interface {
+	Sink
+	// PublishMentions returns nil once every mention is durable.
+	PublishMentions(ctx context.Context, ms []mention.Mention) error
+	// MinBatch is the fewest mentions worth a batch; MaxBatch the most
+	// one may hold. MaxBatch 0 means the sink cannot batch now.
+	MinBatch() int
+	MaxBatch() int
+}
+
 // StateStore persists FeedState across restarts.
 type StateStore interface {
 	// Load returns the stored state of a feed and whether there was one.
