@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"bytes"
-	"compress/gzip"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/google/pprof/profile"
 )
 
 // Stage CPU shares come from a CPU profile of the whole process taken
@@ -49,50 +47,45 @@ var stageMarkers = []struct{ prefix, stage string }{
 // otherMarker takes what no marker above claims anywhere on the stack.
 const otherMarker = "github.com/mediawatch/mediawatch/"
 
-// stageShares decodes a gzipped CPU profile and returns the CPU time per
-// stage in seconds.
-func stageShares(gz []byte) (map[string]float64, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+// stageShares decodes a CPU profile (as runtime/pprof writes it) and
+// returns the CPU time per stage in seconds.
+func stageShares(data []byte) (map[string]float64, error) {
+	p, err := profile.ParseData(data)
 	if err != nil {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	p, err := decodeProfile(raw)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	valueIndex := len(p.sampleTypes) - 1 // cpu nanoseconds, after the sample count
-	for i, t := range p.sampleTypes {
-		if p.str(t) == "cpu" {
+	valueIndex := len(p.SampleType) - 1 // cpu nanoseconds, after the sample count
+	for i, t := range p.SampleType {
+		if t.Type == "cpu" {
 			valueIndex = i
 		}
 	}
 	out := map[string]float64{}
-	for _, s := range p.samples {
-		if valueIndex < 0 || valueIndex >= len(s.values) {
+	for _, s := range p.Sample {
+		if valueIndex < 0 || valueIndex >= len(s.Value) {
 			continue
 		}
-		out[p.stageOf(s)] += float64(s.values[valueIndex]) / 1e9
+		out[stageOf(s)] += float64(s.Value[valueIndex]) / 1e9
 	}
 	return out, nil
 }
 
-func (p *profile) stageOf(s sample) string {
-	for _, l := range s.labels {
-		if p.str(l.key) == "stage" {
-			return p.str(l.str)
-		}
+// stageOf is the stage a sample's goroutine label names, else the one of
+// the outermost function on its stack that names one.
+func stageOf(s *profile.Sample) string {
+	if st := s.Label["stage"]; len(st) > 0 {
+		return st[0]
 	}
 	// Root first: the outermost frame that names a stage decides, so a
 	// poll's publish to NATS counts as ingest.
 	other := false
-	for i := len(s.locations) - 1; i >= 0; i-- {
-		lines := p.locations[s.locations[i]]
+	for i := len(s.Location) - 1; i >= 0; i-- {
+		lines := s.Location[i].Line
 		for j := len(lines) - 1; j >= 0; j-- {
-			name := p.str(p.functions[lines[j]])
+			if lines[j].Function == nil {
+				continue
+			}
+			name := lines[j].Function.Name
 			for _, m := range stageMarkers {
 				if strings.HasPrefix(name, m.prefix) {
 					return m.stage
@@ -105,190 +98,4 @@ func (p *profile) stageOf(s sample) string {
 		return "daemon_other"
 	}
 	return "runtime"
-}
-
-// A minimal reader of the pprof protocol buffer: samples with their
-// locations, values and string labels, locations' function ids, function
-// names and the string table.
-
-type profile struct {
-	sampleTypes []int64 // string index of each value's type
-	samples     []sample
-	locations   map[uint64][]uint64 // location id → function ids, leaf first
-	functions   map[uint64]int64    // function id → name's string index
-	strings     []string
-}
-
-type sample struct {
-	locations []uint64
-	values    []int64
-	labels    []label
-}
-
-type label struct{ key, str int64 }
-
-func (p *profile) str(i int64) string {
-	if i < 0 || int(i) >= len(p.strings) {
-		return ""
-	}
-	return p.strings[i]
-}
-
-func decodeProfile(b []byte) (*profile, error) {
-	p := &profile{locations: map[uint64][]uint64{}, functions: map[uint64]int64{}}
-	err := fields(b, func(num int, wire int, v uint64, data []byte) error {
-		switch num {
-		case 1: // sample_type
-			return fields(data, func(num, _ int, v uint64, _ []byte) error {
-				if num == 1 {
-					p.sampleTypes = append(p.sampleTypes, int64(v))
-				}
-				return nil
-			})
-		case 2: // sample
-			var s sample
-			err := fields(data, func(num, wire int, v uint64, data []byte) error {
-				switch num {
-				case 1:
-					return varints(wire, v, data, func(x uint64) { s.locations = append(s.locations, x) })
-				case 2:
-					return varints(wire, v, data, func(x uint64) { s.values = append(s.values, int64(x)) })
-				case 3:
-					var l label
-					err := fields(data, func(num, _ int, v uint64, _ []byte) error {
-						switch num {
-						case 1:
-							l.key = int64(v)
-						case 2:
-							l.str = int64(v)
-						}
-						return nil
-					})
-					s.labels = append(s.labels, l)
-					return err
-				}
-				return nil
-			})
-			p.samples = append(p.samples, s)
-			return err
-		case 4: // location
-			var id uint64
-			var funcs []uint64
-			err := fields(data, func(num, _ int, v uint64, data []byte) error {
-				switch num {
-				case 1:
-					id = v
-				case 4: // line
-					return fields(data, func(num, _ int, v uint64, _ []byte) error {
-						if num == 1 {
-							funcs = append(funcs, v)
-						}
-						return nil
-					})
-				}
-				return nil
-			})
-			p.locations[id] = funcs
-			return err
-		case 5: // function
-			var id uint64
-			var name int64
-			err := fields(data, func(num, _ int, v uint64, _ []byte) error {
-				switch num {
-				case 1:
-					id = v
-				case 2:
-					name = int64(v)
-				}
-				return nil
-			})
-			p.functions[id] = name
-			return err
-		case 6: // string_table
-			p.strings = append(p.strings, string(data))
-		}
-		return nil
-	})
-	return p, err
-}
-
-var errTruncated = errors.New("truncated protocol buffer")
-
-// fields calls fn for every field of a message: its number, wire type and
-// value (varint) or bytes (length-delimited).
-func fields(b []byte, fn func(num, wire int, v uint64, data []byte) error) error {
-	for len(b) > 0 {
-		key, n := uvarint(b)
-		if n <= 0 {
-			return errTruncated
-		}
-		b = b[n:]
-		num, wire := int(key>>3), int(key&7)
-		var v uint64
-		var data []byte
-		switch wire {
-		case 0:
-			v, n = uvarint(b)
-			if n <= 0 {
-				return errTruncated
-			}
-			b = b[n:]
-		case 1:
-			if len(b) < 8 {
-				return errTruncated
-			}
-			b = b[8:]
-		case 2:
-			l, n := uvarint(b)
-			if n <= 0 || uint64(len(b)-n) < l {
-				return errTruncated
-			}
-			data = b[n : n+int(l)]
-			b = b[n+int(l):]
-		case 5:
-			if len(b) < 4 {
-				return errTruncated
-			}
-			b = b[4:]
-		default:
-			return fmt.Errorf("unknown wire type %d", wire)
-		}
-		if err := fn(num, wire, v, data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// varints reads a repeated integer field, packed or not.
-func varints(wire int, v uint64, data []byte, fn func(uint64)) error {
-	if wire == 0 {
-		fn(v)
-		return nil
-	}
-	for len(data) > 0 {
-		x, n := uvarint(data)
-		if n <= 0 {
-			return errTruncated
-		}
-		fn(x)
-		data = data[n:]
-	}
-	return nil
-}
-
-func uvarint(b []byte) (uint64, int) {
-	var x uint64
-	var s uint
-	for i, c := range b {
-		if i == 10 {
-			return 0, -1
-		}
-		if c < 0x80 {
-			return x | uint64(c)<<s, i + 1
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
-	}
-	return 0, 0
 }
