@@ -33,7 +33,8 @@ Usage:
   mediawatch reindex [--config FILE]
   mediawatch erase   [--config FILE] (--url URL | --text TEXT) [--dry-run]
   mediawatch user    add NAME --role ROLE[,ROLE] < password
-  mediawatch bench   [--feeds N] [--items N] [--rate R] [--duration D] [--config FILE]
+  mediawatch bench   [--feeds N] [--items N] [--rate R] [--duration D] [--interval D]
+                     [--sync-interval D] [--seed N] [--cpuprofile FILE] [--memprofile FILE] [--config FILE]
   mediawatch version
 
 Run 'mediawatch COMMAND --help' for the flags of a command.
