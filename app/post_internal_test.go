@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,7 +292,7 @@ func TestSegmentsOverlapAndUTF8(t *testing.T) {
 		},
 	} {
 		got := segments(s, "text", tt.findings, a)
-		if !equalSegments(got, tt.want) {
+		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", name, got, tt.want)
 		}
 		checkCovers(t, s, got)
@@ -299,16 +300,4 @@ func TestSegmentsOverlapAndUTF8(t *testing.T) {
 	if got := segments("", "text", nil, a); got != nil {
 		t.Errorf("empty field: %+v", got)
 	}
-}
-
-func equalSegments(a, b []web.Segment) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

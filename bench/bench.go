@@ -9,6 +9,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -185,7 +186,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Feeds <= 0 || opts.Items <= 0 {
 		return nil, errNoFeeds
 	}
-	timeout := cmpOr(opts.Timeout, DefaultTimeout)
+	timeout := cmp.Or(opts.Timeout, DefaultTimeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout+opts.Duration)
 	defer cancel()
 	logger := opts.Logger
@@ -735,13 +736,6 @@ func quantileDur(ds []time.Duration, q float64) time.Duration {
 func round(x float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(x*p) / p
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestOpenRebuildSetsCorruptIndexAside(t *testing.T) {
 			if len(aside) != 1 {
 				t.Fatalf("corrupt index moved aside to %v, want one %s.corrupt-<time>", aside, dir)
 			}
-			if got := listFiles(t, aside[0]); !equalStrings(got, before) {
+			if got := listFiles(t, aside[0]); !slices.Equal(got, before) {
 				t.Errorf("moved aside: %v, want the corrupt index's files %v", got, before)
 			}
 			if !strings.Contains(logs.String(), "index is corrupt") || !strings.Contains(logs.String(), aside[0]) {
@@ -363,16 +364,4 @@ func listFiles(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -507,18 +507,24 @@ func (n *normaliser) writeStartTag(qname []byte, attrs []attr, empty bool) {
 			last[string(p)] = i
 		}
 	}
-	if last == nil {
-		n.out = append(n.out, '<')
-		n.out = append(n.out, qname...)
-		for _, a := range attrs {
-			n.out = append(n.out, a.raw...)
-		}
-		if empty {
-			n.out = append(n.out, '/')
-		}
-		n.out = append(n.out, '>')
-		return
+	if last != nil {
+		n.bindDeclarations(attrs, last)
 	}
+	n.out = append(n.out, '<')
+	n.out = append(n.out, qname...)
+	for _, a := range attrs {
+		n.out = append(n.out, a.raw...)
+	}
+	if empty {
+		n.out = append(n.out, '/')
+	}
+	n.out = append(n.out, '>')
+}
+
+// bindDeclarations puts an element's used namespace declarations in scope
+// and blanks the others (an earlier one of the same prefix, an unused
+// one, one past maxNamespacesInScope) so they are not written.
+func (n *normaliser) bindDeclarations(attrs []attr, last map[string]int) {
 	prefixed := 0
 	for _, b := range n.scope {
 		if b.prefix != "" {
@@ -547,15 +553,6 @@ func (n *normaliser) writeStartTag(qname []byte, attrs []attr, empty bool) {
 		}
 		n.scope = append(n.scope, nsBinding{p, strings.TrimSpace(xmlUnescape(string(attrs[i].value)))})
 	}
-	n.out = append(n.out, '<')
-	n.out = append(n.out, qname...)
-	for _, a := range attrs {
-		n.out = append(n.out, a.raw...)
-	}
-	if empty {
-		n.out = append(n.out, '/')
-	}
-	n.out = append(n.out, '>')
 }
 
 // usedPrefixes notes the namespace prefixes of element and attribute names
